@@ -1,0 +1,48 @@
+"""One way to write the audit trail. Callers pass facts, never secrets."""
+
+from django.utils.translation import gettext_lazy as _
+
+from .models import AuditEvent
+
+KINDS = {
+    "signin.succeeded": _("Signed in"),
+    "signin.failed": _("Sign-in failed"),
+    "signout": _("Signed out"),
+    "password.changed": _("Password changed"),
+    "otp.verified": _("Authenticator code verified"),
+    "otp.failed": _("Authenticator code rejected"),
+    "nudge.shown": _("Registration prompt shown"),
+    "nudge.skipped": _("Registration skipped"),
+    "method.registered": _("Recovery method registered"),
+    "method.removed": _("Recovery method removed"),
+    "methods.cleared_by_admin": _("Re-registration required by admin"),
+    "reset.started": _("Password reset started"),
+    "reset.method_chosen": _("Reset method chosen"),
+    "reset.verify_failed": _("Reset verification failed"),
+    "reset.verify_passed": _("Reset verification passed"),
+    "reset.locked": _("Password reset locked"),
+    "reset.unlocked": _("Password reset unlocked"),
+    "reset.completed": _("Password reset completed"),
+}
+
+
+def client_ip(request):
+    # REMOTE_ADDR only: X-Forwarded-For is spoofable unless a trusted proxy rewrites it.
+    return request.META.get("REMOTE_ADDR") or None if request is not None else None
+
+
+def record(kind, *, request=None, user=None, tenant=None, **data):
+    if kind not in KINDS:
+        raise ValueError(f"unknown audit event kind {kind!r}")
+    if tenant is None and user is not None:
+        tenant = user.tenant if user.tenant_id else None
+    if tenant is None and request is not None:
+        tenant = getattr(request, "tenant", None)
+    return AuditEvent.objects.create(
+        tenant=tenant,
+        user=user if user is not None and user.pk else None,
+        kind=kind,
+        ip_address=client_ip(request),
+        user_agent=(request.META.get("HTTP_USER_AGENT", "")[:300] if request is not None else ""),
+        data=data,
+    )

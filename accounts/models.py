@@ -1,0 +1,156 @@
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email, password, **extra):
+        if not email:
+            raise ValueError("An e-mail address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra):
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email, password=None, **extra):
+        extra.update(is_staff=True, is_superuser=True, tenant=None)
+        return self._create_user(email, password, **extra)
+
+    def get_by_natural_key(self, email):
+        return self.get(email__iexact=email)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """An employee of one tenant, or (tenant empty) a platform superuser.
+
+    E-mail is the sign-in name and is unique across the whole portal.
+    """
+
+    email = models.EmailField(_("e-mail address"), unique=True)
+    name = models.CharField(_("name"), max_length=150, blank=True)
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.PROTECT, related_name="users",
+        null=True, blank=True, verbose_name=_("organisation"),
+    )
+    language = models.CharField(
+        _("language"), max_length=8, default="ja", choices=[("ja", "日本語"), ("en", "English")]
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    is_staff = models.BooleanField(
+        _("organisation admin"), default=False,
+        help_text=_("May sign in to the admin site of the organisation."),
+    )
+    date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = []
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        constraints = [
+            # Only platform superusers stand outside every tenant.
+            models.CheckConstraint(
+                condition=Q(tenant__isnull=False) | Q(is_superuser=True),
+                name="user_has_tenant_unless_superuser",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "email"])]
+
+    def __str__(self):
+        return self.email
+
+    def save(self, *args, **kwargs):
+        self.email = (self.email or "").strip().lower()
+        super().save(*args, **kwargs)
+
+    def get_full_name(self):
+        return self.name or self.email
+
+    def get_short_name(self):
+        return self.name or self.email
+
+
+class AuditEvent(models.Model):
+    """Who did what, when, from where. Never holds a secret, an answer or a code."""
+
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, null=True, blank=True,
+        related_name="audit_events", verbose_name=_("organisation"),
+    )
+    user = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="audit_events", verbose_name=_("user"),
+    )
+    # The kinds are listed in accounts.audit.KINDS (kept out of the schema: no migration per kind).
+    kind = models.CharField(_("event"), max_length=64)
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+    ip_address = models.GenericIPAddressField(_("client address"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
+    data = models.JSONField(_("details"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"]),
+            models.Index(fields=["tenant", "kind", "-created_at"]),
+            models.Index(fields=["user", "-created_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.kind}"
+
+
+class OutboxEmail(models.Model):
+    """An e-mail the portal owes: written with the event that causes it, delivered later."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("pending")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
+
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, null=True, blank=True,
+        related_name="outbox", verbose_name=_("organisation"),
+    )
+    user = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="outbox",
+        verbose_name=_("user"),
+    )
+    to_email = models.EmailField(_("recipient"))
+    kind = models.CharField(_("kind"), max_length=64)
+    language = models.CharField(_("language"), max_length=8, default="ja")
+    context = models.JSONField(_("context"), default=dict, blank=True)
+    state = models.CharField(_("state"), max_length=16, choices=State, default=State.PENDING)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("outgoing e-mail")
+        verbose_name_plural = _("outgoing e-mails")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"]),
+            models.Index(fields=["user", "kind", "-created_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} → {self.to_email} ({self.state})"

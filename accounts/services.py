@@ -1,0 +1,26 @@
+"""Provisioning users: the one way the demo, the admin and the CSV import create accounts."""
+
+from allauth.account.models import EmailAddress
+from django.db import transaction
+
+from .models import User
+
+
+@transaction.atomic
+def provision_user(*, tenant, email, name="", password=None, is_staff=False, language="ja",
+                   is_active=True):
+    """Create a tenant's user with the allauth e-mail row that sign-in and OIDC claims need.
+
+    With no password the account has an unusable one until the user sets it (invitation).
+    """
+    user = User(
+        tenant=tenant, email=email.strip().lower(), name=name, is_staff=is_staff,
+        language=language, is_active=is_active,
+    )
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.save()
+    EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
+    return user

@@ -1,0 +1,21 @@
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+
+from . import audit
+
+
+@receiver(user_logged_in)
+def audit_signin(sender, request, user, **kwargs):
+    audit.record("signin.succeeded", request=request, user=user)
+
+
+@receiver(user_logged_out)
+def audit_signout(sender, request, user, **kwargs):
+    if user is not None:
+        audit.record("signout", request=request, user=user)
+
+
+@receiver(user_login_failed)
+def audit_failed_signin(sender, credentials, request=None, **kwargs):
+    # The typed e-mail is not stored: it may be a password typed in the wrong field.
+    audit.record("signin.failed", request=request)

@@ -1,0 +1,26 @@
+from allauth.account import urls as allauth_account_urls
+from django.contrib import admin
+from django.urls import include, path
+
+from accounts import views as account_views
+
+# allauth's account views we use. Its sign-up, e-mail management and e-mail password reset stay
+# unmounted: accounts are made by admins, and allauth's reset looks users up across tenants.
+ALLAUTH_VIEWS_USED = {
+    "account_login",
+    "account_logout",
+    "account_inactive",
+    "account_reauthenticate",
+    "account_change_password",
+}
+allauth_patterns = [p for p in allauth_account_urls.urlpatterns if p.name in ALLAUTH_VIEWS_USED]
+
+urlpatterns = [
+    path("", account_views.home, name="home"),
+    path("healthz", account_views.healthz, name="healthz"),
+    path("accounts/", include(allauth_patterns)),
+    path("accounts/", include("accounts.urls")),
+    path("security-info/", include("recovery.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+]

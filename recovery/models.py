@@ -1,0 +1,92 @@
+from django.conf import settings
+from django.db import models
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+
+
+class SecurityQuestion(models.Model):
+    """A question of the built-in bank (tenant empty) or a tenant's custom question."""
+
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, null=True, blank=True,
+        related_name="security_questions", verbose_name=_("organisation"),
+        help_text=_("Empty for the built-in questions every organisation can use."),
+    )
+    text_ja = models.CharField(_("question (Japanese)"), max_length=200)
+    text_en = models.CharField(_("question (English)"), max_length=200)
+    is_active = models.BooleanField(_("offered"), default=True)
+    position = models.PositiveIntegerField(_("order"), default=0)
+
+    class Meta:
+        verbose_name = _("security question")
+        verbose_name_plural = _("security questions")
+        ordering = ["tenant_id", "position", "id"]
+        indexes = [models.Index(fields=["tenant", "is_active"])]
+
+    def __str__(self):
+        return self.text
+
+    @property
+    def text(self):
+        return self.text_ja if (get_language() or "ja").startswith("ja") else self.text_en
+
+
+class SecurityQuestionsDevice(TimestampMixin, ThrottlingMixin, Device):
+    """A user's registered security questions, verified through django-otp's device API.
+
+    verify_token() takes {question_id: answer}, so the reset wizard can verify and throttle
+    questions exactly as it does the authenticator.
+    """
+
+    class Meta(Device.Meta):
+        verbose_name = _("security questions")
+        verbose_name_plural = _("security questions")
+
+    def get_throttle_factor(self):
+        return getattr(settings, "OTP_SECURITY_QUESTIONS_THROTTLE_FACTOR", 1)
+
+    def verify_token(self, token):
+        from .services import check_device_answers
+
+        return check_device_answers(self, token)
+
+
+class SecurityAnswer(models.Model):
+    device = models.ForeignKey(
+        SecurityQuestionsDevice, on_delete=models.CASCADE, related_name="answers"
+    )
+    question = models.ForeignKey(SecurityQuestion, on_delete=models.PROTECT, related_name="+")
+    # A salted slow hash (Django's password hasher) of the normalised answer, never the answer.
+    answer_hash = models.CharField(max_length=256)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device", "question"], name="one_answer_per_question"),
+        ]
+
+    def __str__(self):
+        return f"answer to question {self.question_id}"
+
+
+class RecoveryProfile(models.Model):
+    """Per-user registration and reset state that the nudge, reminders and admin read."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recovery"
+    )
+    skip_count = models.PositiveIntegerField(_("times skipped"), default=0)
+    last_skipped_at = models.DateTimeField(_("last skipped"), null=True, blank=True)
+    last_nudged_at = models.DateTimeField(_("last prompted"), null=True, blank=True)
+    # Set when methods are registered or re-confirmed; the re-confirm interval counts from here.
+    methods_confirmed_at = models.DateTimeField(_("methods confirmed"), null=True, blank=True)
+    last_reminder_at = models.DateTimeField(_("last reminder"), null=True, blank=True)
+    last_reset_at = models.DateTimeField(_("last reset"), null=True, blank=True)
+    last_reset_method = models.CharField(_("last reset method"), max_length=32, blank=True)
+
+    class Meta:
+        verbose_name = _("recovery status")
+        verbose_name_plural = _("recovery status")
+
+    def __str__(self):
+        return str(self.user)

@@ -1,0 +1,68 @@
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.models import User
+from accounts.services import provision_user
+from tenants.models import Tenant
+from tenants.services import create_tenant
+
+# Demo sign-ins only: printed on purpose so a new user can try the portal.
+DEMO_PASSWORD = "Demo-pass-2026"
+DEMO_TENANTS = [
+    {
+        "slug": "demo",
+        "name": "Demo Corporation",
+        "hosts": ["demo.localhost"],
+        "users": [
+            ("admin@demo.example", "Demo Admin", True, "ja"),
+            ("hanako@demo.example", "山田 花子", False, "ja"),
+            ("taro@demo.example", "鈴木 太郎", False, "ja"),
+            ("alice@demo.example", "Alice Example", False, "en"),
+        ],
+    },
+    {
+        "slug": "acme",
+        "name": "ACME Ltd.",
+        "hosts": ["acme.localhost"],
+        "users": [
+            ("admin@acme.example", "Acme Admin", True, "en"),
+            ("bob@acme.example", "Bob Builder", False, "en"),
+            ("kenji@acme.example", "佐藤 健二", False, "ja"),
+        ],
+    },
+]
+PLATFORM_ADMIN = "operator@platform.example"
+
+
+class Command(BaseCommand):
+    help = "Create the demo tenants (demo.localhost, acme.localhost) and their users, once."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", default="8000", help="Port shown in the printed URLs.")
+
+    @transaction.atomic
+    def handle(self, *args, port, **options):
+        for spec in DEMO_TENANTS:
+            tenant = Tenant.objects.filter(slug=spec["slug"]).first()
+            if tenant is None:
+                tenant = create_tenant(slug=spec["slug"], name=spec["name"], hosts=spec["hosts"])
+            for email, name, is_staff, language in spec["users"]:
+                if not User.objects.filter(email=email).exists():
+                    provision_user(
+                        tenant=tenant, email=email, name=name, password=DEMO_PASSWORD,
+                        is_staff=is_staff, language=language,
+                    )
+        if not User.objects.filter(email=PLATFORM_ADMIN).exists():
+            User.objects.create_superuser(PLATFORM_ADMIN, DEMO_PASSWORD)
+
+        out = self.stdout
+        out.write("")
+        out.write("Identity portal demo")
+        for spec in DEMO_TENANTS:
+            out.write(f"  {spec['name']}: http://{spec['hosts'][0]}:{port}/")
+            for email, _name, is_staff, _lang in spec["users"]:
+                role = "organisation admin" if is_staff else "employee"
+                out.write(f"    {email:<24} {DEMO_PASSWORD}   ({role})")
+        out.write(f"  Platform operators: http://localhost:{port}/admin/")
+        out.write(f"    {PLATFORM_ADMIN:<24} {DEMO_PASSWORD}   (superuser)")
+        out.write("")

@@ -1,0 +1,153 @@
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Tenant(models.Model):
+    slug = models.SlugField(_("slug"), max_length=63, unique=True)
+    name = models.CharField(_("display name"), max_length=200)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("organisation")
+        verbose_name_plural = _("organisations")
+        ordering = ["slug"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def primary_host(self):
+        host = self.hosts.order_by("-is_primary", "id").first()
+        return host.host if host else None
+
+
+class TenantHost(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="hosts")
+    # Lower-case, without port: "acme.localhost", "login.acme.example".
+    host = models.CharField(_("host name"), max_length=253, unique=True)
+    is_primary = models.BooleanField(_("primary"), default=True)
+
+    class Meta:
+        verbose_name = _("host name")
+        verbose_name_plural = _("host names")
+
+    def __str__(self):
+        return self.host
+
+    def save(self, *args, **kwargs):
+        self.host = self.host.strip().lower()
+        super().save(*args, **kwargs)
+
+
+class TenantPolicy(models.Model):
+    """The recovery policy of one tenant (SPEC.md): Entra's numbers are the defaults."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="policy")
+
+    questions_enabled = models.BooleanField(
+        _("security questions enabled"), default=True,
+        help_text=_("Employees may register security questions as a recovery method."),
+    )
+    authenticator_enabled = models.BooleanField(
+        _("authenticator app enabled"), default=True,
+        help_text=_("Employees may register an authenticator app (TOTP) as a recovery method."),
+    )
+    questions_to_register = models.PositiveSmallIntegerField(
+        _("questions to register"), default=3,
+        validators=[MinValueValidator(3), MaxValueValidator(5)],
+        help_text=_("How many security questions each employee registers (3–5)."),
+    )
+    questions_to_answer = models.PositiveSmallIntegerField(
+        _("questions asked at reset"), default=3,
+        validators=[MinValueValidator(3), MaxValueValidator(5)],
+        help_text=_("How many of them are asked during a reset (3–5, at most the number registered)."),
+    )
+    methods_required_for_reset = models.PositiveSmallIntegerField(
+        _("methods required for reset"), default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(2)],
+        help_text=_("1: any one registered method; 2: both methods must be verified."),
+    )
+    nudge_enabled = models.BooleanField(
+        _("ask for registration at sign-in"), default=True,
+        help_text=_("Show “Keep your account secure” after sign-in until enough methods are registered."),
+    )
+    skip_allowed = models.BooleanField(
+        _("skipping allowed"), default=True,
+        help_text=_("Employees may skip registration; if off, registration is mandatory."),
+    )
+    reconfirm_days = models.PositiveIntegerField(
+        _("re-confirm after (days)"), default=180,
+        validators=[MaxValueValidator(730)],
+        help_text=_("Ask employees to re-confirm their methods after this many days (0: never)."),
+    )
+    reminders_enabled = models.BooleanField(
+        _("reminder e-mails"), default=True,
+        help_text=_("Send a reminder e-mail when an employee skips registration."),
+    )
+    reminder_interval_hours = models.PositiveIntegerField(
+        _("hours between reminders"), default=24,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 30)],
+        help_text=_("At most one reminder per employee in this many hours."),
+    )
+    mfa_required = models.BooleanField(
+        _("authenticator code at sign-in"), default=False,
+        help_text=_("Require the authenticator code after the password at every sign-in."),
+    )
+    min_password_length = models.PositiveSmallIntegerField(
+        _("minimum password length"), default=10,
+        validators=[MinValueValidator(8), MaxValueValidator(128)],
+        help_text=_("Applies to new passwords set by reset or change (8–128)."),
+    )
+    reset_lock_threshold = models.PositiveSmallIntegerField(
+        _("failed verifications before lock"), default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text=_("Failed reset verifications within the window that lock the reset."),
+    )
+    reset_lock_minutes = models.PositiveIntegerField(
+        _("reset lock (minutes)"), default=60,
+        validators=[MinValueValidator(1), MaxValueValidator(60 * 24 * 7)],
+        help_text=_("How long the reset stays locked after too many failures."),
+    )
+
+    class Meta:
+        verbose_name = _("recovery policy")
+        verbose_name_plural = _("recovery policies")
+
+    def __str__(self):
+        return str(_("Recovery policy of %(tenant)s") % {"tenant": self.tenant})
+
+    def clean(self):
+        errors = {}
+        if self.questions_to_answer and self.questions_to_register and (
+            self.questions_to_answer > self.questions_to_register
+        ):
+            errors["questions_to_answer"] = _(
+                "The questions asked at reset cannot outnumber the questions registered."
+            )
+        if not (self.questions_enabled or self.authenticator_enabled):
+            errors["authenticator_enabled"] = _("Enable at least one recovery method.")
+        if self.methods_required_for_reset == 2 and not (
+            self.questions_enabled and self.authenticator_enabled
+        ):
+            errors["methods_required_for_reset"] = _(
+                "Two methods for reset need both methods enabled."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def enabled_methods(self):
+        methods = []
+        if self.questions_enabled:
+            methods.append("questions")
+        if self.authenticator_enabled:
+            methods.append("authenticator")
+        return methods
+
+    @property
+    def methods_required_for_registration(self):
+        # The number of methods a user must register before the nudge stops: enough to reset.
+        return min(self.methods_required_for_reset, len(self.enabled_methods))

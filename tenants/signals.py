@@ -1,0 +1,18 @@
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from .models import Tenant, TenantHost, TenantPolicy
+from .resolution import clear_cache
+
+
+@receiver([post_save, post_delete], sender=Tenant)
+@receiver([post_save, post_delete], sender=TenantHost)
+@receiver([post_save, post_delete], sender=TenantPolicy)
+def forget_cached_hosts(**kwargs):
+    clear_cache()
+
+
+@receiver(post_save, sender=Tenant)
+def give_new_tenant_a_policy(sender, instance, created, raw=False, **kwargs):
+    if created and not raw:
+        TenantPolicy.objects.get_or_create(tenant=instance)

@@ -1,0 +1,222 @@
+"""Foundation: tenants by host, sign-in scoped to the tenant, policy defaults, deploy checks."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from accounts.models import User
+from tenants.models import TenantPolicy
+
+from .conftest import PASSWORD, client_for, sign_in
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.django_db
+def test_tenant_is_resolved_from_the_host(tenant, other_tenant):
+    page = client_for(tenant).get("/accounts/login/")
+    assert page.status_code == 200
+    assert "Demo Corporation" in page.text
+    assert "ACME Ltd." not in page.text
+    page = client_for("acme.localhost:8000").get("/accounts/login/")
+    assert "ACME Ltd." in page.text
+    assert "Demo Corporation" not in page.text
+
+
+@pytest.mark.django_db
+def test_unknown_host_gets_a_plain_404(tenant):
+    page = client_for("evil.localhost").get("/accounts/login/")
+    assert page.status_code == 404
+    assert page["Content-Type"].startswith("text/plain")
+    assert "Demo Corporation" not in page.text
+    assert "<form" not in page.text
+
+
+@pytest.mark.django_db
+def test_inactive_tenant_says_the_organisation_is_disabled(tenant, user):
+    tenant.is_active = False
+    tenant.save()
+    page = client_for(tenant).get("/accounts/login/")
+    assert page.status_code == 403
+    assert "This organisation is disabled" in page.text
+    assert "この組織は無効になっています" in page.text
+    assert sign_in(client_for(tenant), user.email).status_code == 403
+
+
+@pytest.mark.django_db
+def test_employee_signs_in_on_their_tenant(tenant, user):
+    client = client_for(tenant)
+    response = sign_in(client, user.email)
+    assert response.status_code == 302
+    home = client.get("/")
+    assert home.status_code == 200
+    assert user.email in home.text
+
+
+@pytest.mark.django_db
+def test_sign_in_name_is_case_insensitive(tenant, user):
+    client = client_for(tenant)
+    assert sign_in(client, user.email.upper()).status_code == 302
+
+
+@pytest.mark.django_db
+def test_other_tenants_user_is_refused_like_a_wrong_password(tenant, other_tenant, make_user):
+    bob = make_user(other_tenant, "bob@acme.example")
+    wrong_password = sign_in(client_for(other_tenant), bob.email, "not-the-password")
+    cross_tenant = sign_in(client_for(tenant), bob.email, PASSWORD)
+    assert cross_tenant.status_code == wrong_password.status_code == 200
+    assert "_auth_user_id" not in cross_tenant.client.session
+    message = wrong_password.context["form"].non_field_errors()
+    assert message and cross_tenant.context["form"].non_field_errors() == message
+
+
+@pytest.mark.django_db
+def test_platform_host_admits_superusers_only(tenant, user):
+    User.objects.create_superuser("root@platform.example", PASSWORD)
+    platform = client_for("localhost")
+    assert sign_in(platform, user.email).status_code == 200  # a tenant user: refused
+    assert sign_in(platform, "root@platform.example").status_code == 302
+    assert sign_in(client_for(tenant), "root@platform.example").status_code == 200
+
+
+@pytest.mark.django_db
+def test_no_public_sign_up_and_no_cross_tenant_email_reset(tenant):
+    client = client_for(tenant)
+    assert client.get("/accounts/signup/").status_code == 404
+    assert client.get("/accounts/email/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_repeated_wrong_passwords_are_rate_limited(tenant, user):
+    client = client_for(tenant)
+    statuses = [sign_in(client, user.email, f"wrong-{i}").status_code for i in range(6)]
+    blocked = sign_in(client, user.email, PASSWORD)
+    # allauth answers 429 or re-shows the form with a "too many attempts" message.
+    assert blocked.status_code in (200, 429)
+    assert "_auth_user_id" not in client.session
+    assert set(statuses) <= {200, 429}
+
+
+@pytest.mark.django_db
+def test_policy_defaults_follow_entra(tenant):
+    policy = TenantPolicy.objects.get(tenant=tenant)
+    assert policy.enabled_methods == ["questions", "authenticator"]
+    assert (policy.questions_to_register, policy.questions_to_answer) == (3, 3)
+    assert policy.methods_required_for_reset == 1
+    assert policy.nudge_enabled and policy.skip_allowed and policy.reminders_enabled
+    assert policy.reconfirm_days == 180
+    assert policy.mfa_required is False
+    assert policy.reset_lock_threshold == 5 and policy.reset_lock_minutes == 60
+
+
+@pytest.mark.django_db
+def test_policy_refuses_more_questions_asked_than_registered(tenant):
+    from django.core.exceptions import ValidationError
+
+    policy = tenant.policy
+    policy.questions_to_register, policy.questions_to_answer = 3, 5
+    with pytest.raises(ValidationError) as error:
+        policy.full_clean()
+    assert "questions_to_answer" in error.value.message_dict
+
+
+@pytest.mark.django_db
+def test_password_is_stored_with_argon2(user):
+    assert user.password.startswith("argon2")
+
+
+@pytest.mark.django_db
+def test_tenant_minimum_password_length_applies(tenant, user):
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    tenant.policy.min_password_length = 16
+    tenant.policy.save()
+    user.refresh_from_db()
+    with pytest.raises(ValidationError):
+        validate_password("Short-but-ok-12", user)
+    validate_password("Long-enough-password-1", user)
+
+
+@pytest.mark.django_db
+def test_pages_in_japanese_by_default_and_english_on_request(tenant):
+    ja = client_for(tenant).get("/accounts/login/")
+    assert "サインイン" in ja.text
+    en = client_for(tenant, HTTP_ACCEPT_LANGUAGE="en").get("/accounts/login/")
+    assert "Sign in" in en.text and "サインイン" not in en.text.split("<main")[1]
+
+
+@pytest.mark.django_db
+def test_language_switcher_sets_the_language(tenant):
+    client = client_for(tenant)
+    client.get("/accounts/login/")
+    response = client.post("/i18n/setlang/", {"language": "en", "next": "/accounts/login/"})
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/"
+    assert "Sign in" in client.get("/accounts/login/").text
+
+
+@pytest.mark.django_db
+def test_seed_demo_creates_two_tenants_once(capsys):
+    from django.core.management import call_command
+
+    call_command("seed_demo")
+    call_command("seed_demo")
+    printed = capsys.readouterr().out
+    assert "http://demo.localhost:8000/" in printed and "http://acme.localhost:8000/" in printed
+    assert User.objects.filter(tenant__slug="demo").count() == 4
+    assert User.objects.filter(tenant__slug="acme").count() == 3
+    assert sign_in(client_for("demo.localhost"), "hanako@demo.example", "Demo-pass-2026").status_code == 302
+
+
+def _manage(*args, **env):
+    full_env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE"}}
+    full_env.pop("PYTEST_CURRENT_TEST", None)
+    full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=full_env,
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_check_deploy_is_clean_in_production_mode():
+    result = _manage(
+        "check", "--deploy", "--fail-level", "WARNING",
+        DJANGO_ENV="production", SECRET_KEY="x" * 64 + "production-secret-for-the-test",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_mode_needs_a_secret_key():
+    env = {"DJANGO_ENV": "production"}
+    result = _manage("check", **env, SECRET_KEY="")
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_malformed_database_url_stops_with_one_clear_line():
+    result = _manage("check", DATABASE_URL="postgres//nohost::what")
+    assert result.returncode != 0
+    assert "DATABASE_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_settings_follow_the_environment():
+    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        assert settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+        assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] is True
+    else:
+        assert settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
+    if os.environ.get("REDIS_URL"):
+        assert settings.CACHES["default"]["BACKEND"].endswith("RedisCache")
+        assert settings.CELERY_TASK_ALWAYS_EAGER is False
+    else:
+        assert settings.CELERY_TASK_ALWAYS_EAGER is True
+    assert settings.SESSION_ENGINE == "django.contrib.sessions.backends.cached_db"
