@@ -19,3 +19,11 @@ def healthz(request):
     except Exception:  # noqa: BLE001 - any database failure means "not ready"
         return JsonResponse({"database": "down"}, status=503)
     return JsonResponse({"database": "ok"})
+
+
+@login_required
+def otp_verify(request):
+    # Placeholder until the authenticator-code step lands.
+    from django.http import HttpResponse
+
+    return HttpResponse(status=501)
