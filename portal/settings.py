@@ -203,7 +203,14 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="no-reply@portal.localhost")
 
 # --- OTP ------------------------------------------------------------------------------------
-OTP_TOTP_ISSUER = "recovery.services.totp_issuer"
+def _totp_issuer(device):
+    # django-otp wants a callable; the rule lives with the other recovery rules.
+    from recovery.services import totp_issuer
+
+    return totp_issuer(device)
+
+
+OTP_TOTP_ISSUER = _totp_issuer
 OTP_TOTP_TOLERANCE = 1
 
 # --- Security headers -----------------------------------------------------------------------
