@@ -46,7 +46,7 @@ def test_authenticator_secret_and_uri_work_in_an_independent_totp_app(user):
     parsed = pyotp.parse_uri(uri)
     assert parsed.secret.rstrip("=") == secret
     assert parsed.issuer == "Demo Corporation"
-    assert parsed.name == user.email
+    assert parsed.name in (user.email, f"Demo Corporation:{user.email}")
     assert pyotp.TOTP(secret).now() == f"{totp(device.bin_key):06d}"
 
 
