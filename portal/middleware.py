@@ -28,3 +28,21 @@ class ServiceUnavailableMiddleware:
             response["Retry-After"] = "30"
             return response
         return None
+
+
+class HealthCheckMiddleware:
+    """Answer /healthz before anything that touches the database (sessions, users, tenants).
+
+    First in MIDDLEWARE: a load balancer asking while PostgreSQL is down gets the health view's
+    503, not a 500 from some middleware's query; any host may ask (it reveals nothing).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path == "/healthz":
+            from accounts.views import healthz
+
+            return healthz(request)
+        return self.get_response(request)
