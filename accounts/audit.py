@@ -31,6 +31,13 @@ def client_ip(request):
     return request.META.get("REMOTE_ADDR") or None if request is not None else None
 
 
+def _storable(text, limit=None):
+    # Headers and typed values may carry NUL, other control characters or lone surrogates,
+    # which PostgreSQL refuses in text and JSON: an audit write must never fail on them.
+    cleaned = "".join(char for char in str(text) if char.isprintable())
+    return cleaned[:limit] if limit else cleaned
+
+
 def record(kind, *, request=None, user=None, tenant=None, **data):
     if kind not in KINDS:
         raise ValueError(f"unknown audit event kind {kind!r}")
@@ -43,6 +50,6 @@ def record(kind, *, request=None, user=None, tenant=None, **data):
         user=user if user is not None and user.pk else None,
         kind=kind,
         ip_address=client_ip(request),
-        user_agent=(request.META.get("HTTP_USER_AGENT", "")[:300] if request is not None else ""),
-        data=data,
+        user_agent=(_storable(request.META.get("HTTP_USER_AGENT", ""), 300) if request is not None else ""),
+        data={key: _storable(value) if isinstance(value, str) else value for key, value in data.items()},
     )
