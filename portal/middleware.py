@@ -41,7 +41,7 @@ class HealthCheckMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path == "/healthz":
+        if request.path == "/healthz" and request.method in ("GET", "HEAD"):
             from accounts.views import healthz
 
             return healthz(request)

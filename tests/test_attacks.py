@@ -3,6 +3,8 @@
 import pytest
 from django.test import Client
 
+from accounts.models import User
+
 from .conftest import PASSWORD, client_for, sign_in
 
 pytestmark = pytest.mark.django_db
@@ -66,3 +68,130 @@ def test_sign_out_needs_a_post(tenant, user):
     assert "_auth_user_id" in client.session
     client.post("/accounts/logout/")
     assert "_auth_user_id" not in client.session
+
+
+# --- CSRF on every state-changing POST -------------------------------------------------------
+
+# Views that must take cross-site POSTs by design: OAuth 2.0 clients post to the token endpoint
+# without a browser session (RFC 6749), authenticated by client credentials. Add its URL name
+# when the OIDC provider lands; any other csrf_exempt view fails the test below.
+CSRF_EXEMPT_BY_DESIGN: set[str] = {"idp:oidc:token", "idp:oidc:revoke"}
+
+
+def _url_patterns(patterns=None, prefix="", namespace=""):
+    """Every URL pattern as (path, full name, view), walking includes."""
+    from django.urls import URLResolver, get_resolver
+
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(pattern, URLResolver):
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            yield from _url_patterns(pattern.url_patterns, prefix + str(pattern.pattern), inner)
+        else:
+            yield prefix + str(pattern.pattern), f"{namespace}{pattern.name}", pattern.callback
+
+
+def _plain_paths():
+    """Paths without parameters, as a browser would post to them."""
+    for route, name, _view in _url_patterns():
+        path = "/" + route.replace("^", "").replace("$", "").replace("\\Z", "")
+        if not any(char in path for char in "<>()[]?*+\\|"):
+            yield path, name
+
+
+def test_no_view_is_csrf_exempt_unless_by_design():
+    exempt = {name for _route, name, view in _url_patterns() if getattr(view, "csrf_exempt", False)}
+    assert exempt <= CSRF_EXEMPT_BY_DESIGN
+
+
+def test_every_post_without_a_csrf_token_is_refused(tenant, user):
+    superuser = User.objects.create_superuser("root@platform.example", PASSWORD)
+    paths = sorted(set(_plain_paths()))
+    assert len(paths) > 20  # the walk found the admin and allauth URLs
+    for host, person in (("demo.localhost", user), ("localhost", superuser)):
+        victim = Client(HTTP_HOST=host, enforce_csrf_checks=True)
+        victim.force_login(person)
+        victim.get("/accounts/password/change/")  # a form page: the browser now holds a CSRF cookie
+        assert "csrftoken" in victim.cookies
+        for path, name in paths:
+            if name in CSRF_EXEMPT_BY_DESIGN:
+                continue
+            response = victim.post(path, {"password": "x", "language": "en", "next": "/"})
+            assert response.status_code == 403, (host, path, response.status_code)
+            assert victim.session.get("_auth_user_id") == str(person.pk), (host, path)
+        assert "django_language" not in victim.cookies
+
+
+# --- Secrets never in logs, audit data, sessions or pages -----------------------------------
+
+WRONG_PASSWORD = "Wrong-guess-Qz81x"
+NEW_PASSWORD = "Fresh-secret-Kw93v"
+PASSWORD_AS_NAME = "Mistyped-secret-Jx47"  # a password typed in the sign-in name field
+
+
+def _password_flow(user):
+    """Sign-in mistakes, sign-in, re-authentication, password change, sign-in with the new one."""
+    client = client_for(user.tenant)
+    forged = Client(HTTP_HOST="demo.localhost", enforce_csrf_checks=True)
+    yield forged.post("/accounts/login/", {"login": user.email, "password": PASSWORD})
+    yield sign_in(client, user.email, WRONG_PASSWORD)
+    yield sign_in(client, PASSWORD_AS_NAME, PASSWORD)
+    yield sign_in(client, user.email, PASSWORD)
+    yield client.post("/accounts/reauthenticate/", {"password": WRONG_PASSWORD})
+    yield client.post("/accounts/reauthenticate/", {"password": PASSWORD})
+    yield client.post("/accounts/password/change/", {
+        "oldpassword": WRONG_PASSWORD, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD})
+    yield client.post("/accounts/password/change/", {
+        "oldpassword": PASSWORD, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD + "x"})
+    changed = client.post("/accounts/password/change/", {
+        "oldpassword": PASSWORD, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD})
+    assert changed.status_code == 302
+    yield changed
+    yield client.post("/accounts/logout/")
+    signed_in = sign_in(client, user.email, NEW_PASSWORD)
+    assert signed_in.status_code == 302
+    yield signed_in
+
+
+# (flow, the secrets it types, what it may show back to the typist: the sign-in name, so a typo
+# can be fixed). The registration flow (answers, TOTP secret and codes) and the reset wizard
+# (answers, codes, new password) add their rows when they land.
+SECRET_FLOWS = [
+    (_password_flow, (PASSWORD, WRONG_PASSWORD, NEW_PASSWORD, PASSWORD_AS_NAME), (PASSWORD_AS_NAME,)),
+]
+
+
+@pytest.mark.parametrize("flow, secrets, shown_to_typist", SECRET_FLOWS,
+                         ids=[row[0].__name__ for row in SECRET_FLOWS])
+def test_secrets_never_reach_logs_audit_data_sessions_or_pages(
+    caplog, tenant, user, flow, secrets, shown_to_typist,
+):
+    import logging
+
+    from django.contrib.sessions.models import Session
+    from django.db import connection
+    from django.views.debug import ExceptionReporter
+
+    from accounts.models import AuditEvent
+
+    for name in ["", *logging.root.manager.loggerDict]:  # every logger, SQL with parameters too
+        caplog.set_level(logging.DEBUG, logger=name)
+    connection.force_debug_cursor = True
+    try:
+        pages = [response.content.decode() for response in flow(user)]
+    finally:
+        connection.force_debug_cursor = False
+
+    logged = [caplog.text]
+    for record in caplog.records:
+        logged += [record.getMessage(), repr(record.args), record.exc_text or ""]
+        if record.exc_info and getattr(record, "request", None) is not None:
+            # What an error e-mail to the admins would contain.
+            logged.append(ExceptionReporter(record.request, *record.exc_info).get_traceback_text())
+    assert any("accounts_auditevent" in text for text in logged)  # the capture saw the flow's SQL
+    stored = [repr(list(AuditEvent.objects.values()))]
+    stored += [repr(session.get_decoded()) for session in Session.objects.all()]
+    for secret in secrets:
+        assert not any(secret in text for text in logged), f"{secret} in the logs"
+        assert not any(secret in text for text in stored), f"{secret} stored"
+        if secret not in shown_to_typist:
+            assert not any(secret in page for page in pages), f"{secret} shown on a page"
