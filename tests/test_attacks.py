@@ -195,3 +195,56 @@ def test_secrets_never_reach_logs_audit_data_sessions_or_pages(
         assert not any(secret in text for text in stored), f"{secret} stored"
         if secret not in shown_to_typist:
             assert not any(secret in page for page in pages), f"{secret} shown on a page"
+
+
+# --- Guessing codes and answers ----------------------------------------------------------------
+
+def _authenticator(user):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    return TOTPDevice.objects.create(user=user, name="phone", confirmed=True), "000000"
+
+
+def _security_questions(user):
+    from recovery.models import SecurityQuestionsDevice
+
+    return SecurityQuestionsDevice.objects.create(user=user, name="questions"), {1: "guess"}
+
+
+@pytest.mark.parametrize("make_device", [_authenticator, _security_questions])
+def test_a_guesser_gets_at_most_ten_tries_per_device_in_15_minutes(monkeypatch, user, make_device):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    device, wrong = make_device(user)
+    start = timezone.now()
+    clock = {"now": start}
+    monkeypatch.setattr(timezone, "now", lambda: clock["now"])  # simulated time, real throttle
+    evaluated = 0
+    for second in range(15 * 60):  # a guess whenever the throttle lets one through
+        clock["now"] = start + timedelta(seconds=second)
+        if device.verify_is_allowed()[0]:
+            evaluated += 1
+            assert device.verify_token(wrong) is False
+            device.refresh_from_db()
+    assert 1 < evaluated <= 10
+    assert device.throttling_failure_count == evaluated
+    assert device.verify_is_allowed()[0] is False  # and still locked at the end
+
+
+def test_session_id_changes_at_step_up_to_a_verified_device(tenant, user):
+    from django_otp.oath import totp
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    client = client_for(tenant)
+    sign_in(client, user.email)
+    before = client.cookies["sessionid"].value
+    code = f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):0{device.digits}d}"
+    response = client.post("/accounts/verify/", {"otp_token": code, "token": code, "code": code})
+    if response.status_code == 501:
+        pytest.skip("the step-up view lands with the authenticator feature")
+    assert response.status_code in (200, 302)
+    assert client.session.get("otp_device_id")  # verified...
+    assert client.cookies["sessionid"].value != before  # ...in a new session id
