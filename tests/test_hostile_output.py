@@ -1,0 +1,34 @@
+"""Text that tenants and users provide (organisation and people's names, later custom questions
+and imported CSV rows) is shown escaped on every page, never as markup.
+
+Every page that shows such text is one row of PAGES; new pages (nudge, questions, admin lists,
+e-mails) add their rows when they land.
+"""
+
+import pytest
+
+from .conftest import client_for, sign_in
+
+pytestmark = pytest.mark.django_db
+
+MARKUP = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+# (page, signed in first)
+PAGES = [
+    ("/accounts/login/", False),
+    ("/", True),
+    ("/accounts/password/change/", True),
+]
+
+
+@pytest.mark.parametrize("path, signed_in", PAGES)
+def test_names_from_tenants_and_users_are_escaped(make_tenant, make_user, path, signed_in):
+    tenant = make_tenant("evil", f"Evil {MARKUP} Inc.")
+    person = make_user(tenant, "mallory@evil.example", name=f"Mallory {MARKUP}")
+    client = client_for(tenant)
+    if signed_in:
+        assert sign_in(client, person.email).status_code == 302
+    page = client.get(path)
+    assert page.status_code == 200
+    assert "Evil &lt;script&gt;" in page.text  # the name is there, as text
+    assert "<script>alert" not in page.text and "<img src=x" not in page.text
