@@ -1,6 +1,5 @@
 import logging
 
-from django.shortcuts import render
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -23,10 +22,10 @@ class ServiceUnavailableMiddleware:
 
     def process_exception(self, request, exception):
         if isinstance(exception, UNAVAILABLE):
+            from .views import unavailable_response
+
             log.error("service unavailable: %s", exception.__class__.__name__)
-            response = render(request, "503.html", status=503)
-            response["Retry-After"] = "30"
-            return response
+            return unavailable_response(request)
         return None
 
 

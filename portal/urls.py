@@ -24,3 +24,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]
+
+# A database or Redis outage gives the "try again later" page (503), other errors the 500 page.
+handler500 = "portal.views.server_error"

@@ -98,7 +98,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def portal_env(**overrides) -> dict:
     """The environment of a portal process started by a test: no pytest, production-like errors."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_SETTINGS"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTEST", "DJANGO_SETTINGS", "DJANGO_ALLOW_ASYNC"))}
     env.update({"DJANGO_ENV": "development", "DEBUG": "false", "LOG_LEVEL": "WARNING"})
     env.update(overrides)
     return {k: v for k, v in env.items() if v is not None}
