@@ -113,6 +113,7 @@ def post_hostile(form, client, body, query, headers):
     return client.generic("POST", path, body, **headers)
 
 
+@pytest.mark.slow  # 40 examples per form: the full run only, not the smoke run
 @pytest.mark.parametrize("form", FORMS, ids=[form.name for form in FORMS])
 def test_hostile_input_changes_nothing_and_never_gives_a_500(form, tenant, user):
     superuser = User.objects.create_superuser("root@platform.example", PASSWORD)
