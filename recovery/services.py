@@ -176,9 +176,9 @@ def reconfirm_methods(user, *, request=None):
     audit.record("methods.reconfirmed", request=request, user=user)
 
 
-def record_nudge_shown(user, *, request=None):
+def record_nudge_shown(user, *, request=None, reason=None):
     RecoveryProfile.objects.update_or_create(user=user, defaults={"last_nudged_at": timezone.now()})
-    audit.record("nudge.shown", request=request, user=user)
+    audit.record("nudge.shown", request=request, user=user, reason=reason)
 
 
 @transaction.atomic

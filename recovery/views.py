@@ -59,9 +59,12 @@ def nudge(request):
     if reason is None:
         return registrant.stage.exit()
     if not registrant.stage.state.get("shown"):
-        services.record_nudge_shown(registrant.user, request=request)
+        services.record_nudge_shown(registrant.user, request=request, reason=reason)
         registrant.remember("shown", True)
-    methods = policy.methods_offered(reason, registrant.policy)
+    # The method still missing comes first (policies that ask for two).
+    methods = sorted(
+        policy.methods_offered(reason, registrant.policy), key=lambda m: m in status.methods
+    )
     return _page(
         request, "recovery/nudge.html",
         reason=reason, status=status, methods=methods, first_method=methods[0],
