@@ -4,6 +4,7 @@ sign-in's user) and the security-info page (the signed-in user): see registrant.
 import base64
 import io
 import time
+from functools import wraps
 
 import qrcode
 import qrcode.image.pure
@@ -48,12 +49,22 @@ def _page(request, template, **context):
 
 # --- The nudge ---------------------------------------------------------------------------------
 
+def nudge_only(view):
+    """Pages of the sign-in interstitial; a signed-in user has nothing to do there."""
+
+    @wraps(view)
+    @registrant_required
+    def wrapper(request, *args, **kwargs):
+        if not request.registrant.in_nudge:
+            return redirect("recovery_security_info")
+        return view(request, request.registrant, *args, **kwargs)
+
+    return wrapper
+
+
 @never_cache
-@registrant_required
-def nudge(request):
-    registrant = request.registrant
-    if not registrant.in_nudge:
-        return redirect("recovery_security_info")
+@nudge_only
+def nudge(request, registrant):
     status = services.registration_status(registrant.user)
     reason = registrant.reason(status)
     if reason is None:
@@ -74,11 +85,8 @@ def nudge(request):
 
 
 @require_POST
-@registrant_required
-def nudge_skip(request):
-    registrant = request.registrant
-    if not registrant.in_nudge:
-        return redirect("recovery_security_info")
+@nudge_only
+def nudge_skip(request, registrant):
     reason = registrant.reason()
     if reason is None:
         return registrant.stage.exit()
@@ -90,12 +98,9 @@ def nudge_skip(request):
 
 
 @require_POST
-@registrant_required
-def nudge_reconfirm(request):
+@nudge_only
+def nudge_reconfirm(request, registrant):
     """"My methods are still current": one click, then on to the destination."""
-    registrant = request.registrant
-    if not registrant.in_nudge:
-        return redirect("recovery_security_info")
     if registrant.reason() == policy.RECONFIRM:
         services.reconfirm_methods(registrant.user, request=request)
     return _finish(registrant)
@@ -131,12 +136,25 @@ def pick_method(request):
 
 # --- Security questions ------------------------------------------------------------------------
 
+def method_page(method):
+    """A registration page of one method, for a registrant whose policy offers it."""
+
+    def decorator(view):
+        @wraps(view)
+        @registrant_required
+        def wrapper(request, *args, **kwargs):
+            if method not in _methods(request.registrant):
+                return redirect(_home(request.registrant))
+            return view(request, request.registrant, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
 @never_cache
-@registrant_required
-def questions(request):
-    registrant = request.registrant
-    if services.QUESTIONS not in _methods(registrant):
-        return redirect(_home(registrant))
+@method_page(services.QUESTIONS)
+def questions(request, registrant):
     form = SecurityQuestionsForm(
         request.POST or None,
         questions=list(services.questions_offered(registrant.tenant)),
@@ -174,12 +192,9 @@ def _begin_setup(request, user):
 
 
 @never_cache
-@registrant_required
-def authenticator(request):
+@method_page(services.AUTHENTICATOR)
+def authenticator(request, registrant):
     """Intro ("get the app"), then "次へ" starts a setup with a fresh secret."""
-    registrant = request.registrant
-    if services.AUTHENTICATOR not in _methods(registrant):
-        return redirect(_home(registrant))
     if request.method == "POST":
         _begin_setup(request, registrant.user)
         return redirect("recovery_authenticator_scan")

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.test import RequestFactory
 from django.utils import timezone
 
@@ -13,6 +14,13 @@ from recovery.models import RecoveryProfile, SecurityQuestion, SecurityQuestions
 from .conftest import client_for, sign_in
 
 NUDGE = "/security-info/keep-your-account-secure/"
+SLOW_HASHERS = settings.PASSWORD_HASHERS
+
+
+@pytest.fixture(autouse=True)
+def fast_hashing(settings):
+    """Passwords and answers hash fast here; test_registration checks the real slow hasher."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *SLOW_HASHERS]
 
 
 def register_questions(user):

@@ -19,6 +19,7 @@ from recovery import services
 from recovery.models import SecurityAnswer, SecurityQuestion, SecurityQuestionsDevice
 
 from .conftest import client_for, sign_in
+from .test_nudge import SLOW_HASHERS, fast_hashing  # noqa: F401 - autouse fixture
 
 NUDGE = "/security-info/keep-your-account-secure/"
 QUESTIONS = "/security-info/questions/"
@@ -88,11 +89,20 @@ def test_picker_then_questions_then_back_to_the_destination(tenant, user):
 
     stored = SecurityAnswer.objects.filter(device__user=user)
     assert stored.count() == 3
-    for answer in stored:
-        assert identify_hasher(answer.answer_hash).algorithm == "argon2"
-        assert "tokyo" not in answer.answer_hash.lower()
+    assert all("tokyo" not in answer.answer_hash.lower() for answer in stored)
     assert services.verify_answers(user, {questions[0].pk: "ｔｏｋｙｏ"})  # full-width, no space
     assert AuditEvent.objects.filter(user=user, kind="method.registered", data__method="questions").exists()
+
+
+@pytest.mark.django_db
+def test_answers_are_stored_with_the_slow_salted_hasher(settings, user):
+    settings.PASSWORD_HASHERS = SLOW_HASHERS
+    first, second, third = bank(3)
+    services.register_security_questions(user, {first: "Tokyo ", second: "tokyo", third: "Blue"})
+    hashes = [a.answer_hash for a in SecurityAnswer.objects.filter(device__user=user).order_by("id")]
+    assert {identify_hasher(h).algorithm for h in hashes} == {"argon2"}
+    assert hashes[0] != hashes[1]  # salted: the same normalised answer hashes differently
+    assert services.verify_answers(user, {first.pk: "ｔｏｋｙｏ", second.pk: "TOKYO"})
 
 
 BAD_ANSWERS = [

@@ -9,7 +9,7 @@ from accounts.models import AuditEvent
 from recovery import services
 
 from .conftest import PASSWORD, client_for, sign_in
-from .test_nudge import NUDGE, register_questions
+from .test_nudge import NUDGE, SLOW_HASHERS, fast_hashing, register_questions  # noqa: F401 - autouse fixture
 from .test_registration import bank, field_errors, question_data
 
 INFO = "/security-info/"
