@@ -43,9 +43,10 @@ def skip_allowed(reason, policy) -> bool:
 
 
 def methods_offered(reason, policy) -> list[str]:
+    """The methods, the app first as Entra does: "別の方法を設定します" leads to the questions."""
     if reason == MFA_AUTHENTICATOR:
         return [AUTHENTICATOR]
-    return list(policy.enabled_methods)
+    return [method for method in (AUTHENTICATOR, QUESTIONS) if method in policy.enabled_methods]
 
 
 def removal_refused(policy, method):

@@ -244,3 +244,26 @@ def test_sign_in_query_count_does_not_grow_with_users(tenant, make_user):
     before = first_sign_in_queries("before@demo.example")
     add_registered_users(tenant, make_user, 30)
     assert first_sign_in_queries("after@demo.example") == before
+
+
+@pytest.mark.django_db
+def test_nudge_offers_only_the_methods_the_tenant_enables(make_tenant, make_user):
+    default = make_tenant("default")
+    questions_only = make_tenant("qonly", authenticator_enabled=False)
+    for tenant, first, offered in (
+        (default, "/security-info/authenticator/", {"questions", "authenticator"}),
+        (questions_only, "/security-info/questions/", {"questions"}),
+    ):
+        user = make_user(tenant, f"emp@{tenant.slug}.example")
+        client = client_for(tenant)
+        sign_in(client, user.email)
+        page = client.get(NUDGE)
+        assert f'action="{first}"' in page.text or f'href="{first}"' in page.text
+        assert ("別の方法を設定します" in page.text) == (len(offered) > 1)
+        picker = client.get("/security-info/methods/")
+        assert ('value="authenticator"' in picker.text) == ("authenticator" in offered)
+        refused = client.post("/security-info/methods/", {"method": "sms"})
+        assert "一覧にある方法から選択してください" in refused.text
+        if "authenticator" not in offered:
+            assert client.post("/security-info/authenticator/")["Location"] == NUDGE
+            assert not services.registered_methods(user)
