@@ -1,6 +1,8 @@
 from allauth.account.stages import LoginStage
 from allauth.core.internal.httpkit import headed_redirect_response
 
+from . import policy, services
+
 
 class NudgeStage(LoginStage):
     """"Keep your account secure": asks for recovery methods after sign-in (SPEC.md flow A).
@@ -13,8 +15,6 @@ class NudgeStage(LoginStage):
     urlname = "recovery_nudge"
 
     def handle(self):
-        from . import policy
-
         # One query: the policy came with request.tenant.
         if policy.nudge_reason(self.login.user, getattr(self.request, "tenant", None)) is None:
             return None, True
@@ -25,8 +25,6 @@ class NudgeStage(LoginStage):
         # factor: django-otp's user_logged_in receiver then marks the session verified.
         device_id = self.state.get("otp_device_id")
         if device_id:
-            from . import services
-
             device = services.authenticator_device(self.login.user)
             if device is not None and device.pk == device_id:
                 self.login.user.otp_device = device
