@@ -6,14 +6,14 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, ngettext_lazy
 from import_export.admin import ExportMixin, ImportExportMixin
 from import_export.forms import ImportForm
 
 from recovery import reports
 from recovery.reset import unlock_reset
 from recovery.services import require_reregistration
-from tenants.admin_scoping import TenantScopedAdmin, admin_tenant
+from tenants.admin_scoping import ReadOnlyScopedAdmin, TenantScopedAdmin, admin_tenant
 
 from . import audit
 from .importing import (
@@ -67,17 +67,26 @@ class UserImportForm(ImportForm):
         return upload
 
 
-class RegistrationStateFilter(admin.SimpleListFilter):
-    title = _("registration")
-    parameter_name = "registration"
+class ChoicesFilter(admin.SimpleListFilter):
+    """Filter on `field` by one of `options` ({value: label}); any other value filters nothing."""
+
+    options = {}
+    field = ""
 
     def lookups(self, request, model_admin):
-        return list(reports.REGISTRATION_STATES.items())
+        return list(self.options.items())
 
     def queryset(self, request, queryset):
-        if self.value() in reports.REGISTRATION_STATES:
-            return queryset.filter(registration_state=self.value())
+        if self.value() in self.options:
+            return queryset.filter(**{self.field: self.value()})
         return queryset
+
+
+class RegistrationStateFilter(ChoicesFilter):
+    title = _("registration")
+    parameter_name = "registration"
+    options = reports.REGISTRATION_STATES
+    field = "registration_state"
 
 
 class MethodFilter(admin.SimpleListFilter):
@@ -165,35 +174,44 @@ class UserAdmin(CSVAdminMixin, ImportExportMixin, TenantScopedAdmin):
         audit.record("user.created", request=request, user=user, actor=request.user.email)
 
     # --- actions ----------------------------------------------------------------------------
+    def _for_each_user(self, request, users, act, message):
+        """Run act(user) for each selected user, then say how many (message: ngettext_lazy)."""
+        users = list(users)
+        for user in users:
+            act(user)
+        self.message_user(request, message % {"count": len(users)})
+
     @admin.action(description=_("Require re-registration (removes the recovery methods)"))
     def require_reregistration(self, request, queryset):
-        users = list(queryset)
-        for user in users:
-            require_reregistration(user, actor=request.user, request=request)
-        self.message_user(request, ngettext(
-            "%(count)d user must register again.", "%(count)d users must register again.",
-            len(users),
-        ) % {"count": len(users)})
+        self._for_each_user(
+            request, queryset,
+            lambda user: require_reregistration(user, actor=request.user, request=request),
+            ngettext_lazy(
+                "%(count)d user must register again.", "%(count)d users must register again.",
+                "count",
+            ),
+        )
 
     @admin.action(description=_("Unlock password reset"))
     def unlock_reset(self, request, queryset):
-        users = list(queryset)
-        for user in users:
-            unlock_reset(user, actor=request.user, request=request)
-        self.message_user(request, ngettext(
-            "Password reset unlocked for %(count)d user.",
-            "Password reset unlocked for %(count)d users.", len(users),
-        ) % {"count": len(users)})
+        self._for_each_user(
+            request, queryset,
+            lambda user: unlock_reset(user, actor=request.user, request=request),
+            ngettext_lazy(
+                "Password reset unlocked for %(count)d user.",
+                "Password reset unlocked for %(count)d users.", "count",
+            ),
+        )
 
     @admin.action(description=_("Send a registration reminder now"))
     def send_reminder(self, request, queryset):
-        users = list(queryset.filter(is_active=True))
-        for user in users:
-            remind_to_register(user)
-        self.message_user(request, ngettext(
-            "A reminder was sent to %(count)d user.", "A reminder was sent to %(count)d users.",
-            len(users),
-        ) % {"count": len(users)})
+        self._for_each_user(
+            request, queryset.filter(is_active=True), remind_to_register,
+            ngettext_lazy(
+                "A reminder was sent to %(count)d user.", "A reminder was sent to %(count)d users.",
+                "count",
+            ),
+        )
 
     @admin.action(description=_("Deactivate"))
     def deactivate(self, request, queryset):
@@ -235,21 +253,17 @@ class UserAdmin(CSVAdminMixin, ImportExportMixin, TenantScopedAdmin):
 
 # --- Audit log -------------------------------------------------------------------------------
 
-class KindFilter(admin.SimpleListFilter):
+class KindFilter(ChoicesFilter):
     title = _("event")
     parameter_name = "kind"
-
-    def lookups(self, request, model_admin):
-        return list(audit.KINDS.items())
-
-    def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(kind=self.value())
-        return queryset
+    options = audit.KINDS
+    field = "kind"
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(CSVAdminMixin, ExportMixin, TenantScopedAdmin):
+class AuditEventAdmin(CSVAdminMixin, ExportMixin, ReadOnlyScopedAdmin):
+    """The audit trail is evidence: nobody, not even a superuser, edits it here."""
+
     list_display = ("created_at", "kind_label", "user", "ip_address", "data")
     list_filter = (KindFilter, ("created_at", admin.DateFieldListFilter), "user")
     list_select_related = ("user",)
@@ -261,36 +275,17 @@ class AuditEventAdmin(CSVAdminMixin, ExportMixin, TenantScopedAdmin):
     def kind_label(self, event):
         return audit.KINDS.get(event.kind, event.kind)
 
-    # The audit trail is evidence: nobody, not even a superuser, edits it here.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 # --- Outgoing e-mail -------------------------------------------------------------------------
 
 @admin.register(OutboxEmail)
-class OutboxEmailAdmin(TenantScopedAdmin):
+class OutboxEmailAdmin(ReadOnlyScopedAdmin):
     list_display = ("created_at", "kind", "to_email", "state", "attempts", "next_attempt_at", "sent_at")
     list_filter = ("state", "kind")
     search_fields = ("to_email",)
     # The context may carry an invitation link: not for display.
     exclude = ("context",)
     actions = ("retry",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description=_("Retry the selected failed e-mails"))
     def retry(self, request, queryset):

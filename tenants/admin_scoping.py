@@ -244,6 +244,19 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return isinstance(field, models.ForeignKey | models.OneToOneField | models.ManyToManyField)
 
 
+class ReadOnlyScopedAdmin(TenantScopedAdmin):
+    """Viewable within the tenant, never added, changed or deleted here (not even by superusers)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class TenantScopedInline(admin.TabularInline):
     """Inlines follow their parent's permissions; org admins see their tenant's rows only."""
 
