@@ -11,7 +11,7 @@ from import_export.admin import ExportMixin, ImportExportMixin
 from import_export.forms import ImportForm
 
 from recovery import reports
-from recovery.reset import unlock_reset
+from recovery.reset import ResetUnavailable, unlock_reset
 from recovery.services import require_reregistration
 from tenants.admin_scoping import ReadOnlyScopedAdmin, TenantScopedAdmin, admin_tenant
 
@@ -194,6 +194,14 @@ class UserAdmin(CSVAdminMixin, ImportExportMixin, TenantScopedAdmin):
 
     @admin.action(description=_("Unlock password reset"))
     def unlock_reset(self, request, queryset):
+        try:
+            self._unlock_each(request, queryset)
+        except ResetUnavailable:
+            self.message_user(request, _(
+                "The reset counters cannot be reached right now. Try again in a moment."
+            ), messages.ERROR)
+
+    def _unlock_each(self, request, queryset):
         self._for_each_user(
             request, queryset,
             lambda user: unlock_reset(user, actor=request.user, request=request),

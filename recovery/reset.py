@@ -4,5 +4,9 @@ The reset helper owns this module: at merge the lead takes that version of unloc
 """
 
 
+class ResetUnavailable(Exception):
+    """The shared counter store (cache) cannot be read or written: fail closed."""
+
+
 def unlock_reset(user, *, actor=None, request=None):
     """Lift the user's reset lock (placeholder: there is no lock to lift yet)."""
