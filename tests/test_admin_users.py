@@ -209,6 +209,9 @@ def test_shift_jis_from_excel_is_accepted(admin_client, tenant):  # noqa: F811
     (b"email\n\x81\x00", "not a CSV text file"),
     (bytes(range(0x80, 0x100)) * 50, "neither UTF-8 nor Shift_JIS"),
     (os.urandom(10 * 1024 * 1024), "The file is too large"),
+    ("email,name\nx@demo.example,X,ja,1,extra\n", "The file could not be read as CSV."),
+    ("email,name,language,active\n", "No valid data to import"),
+    (b"", "The submitted file is empty."),
 ])
 def test_bad_files_get_a_clear_message(admin_client, tenant, content, message):  # noqa: F811
     page = preview(admin_client, csv_file(content))
