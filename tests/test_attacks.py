@@ -10,6 +10,11 @@ from .conftest import PASSWORD, client_for, sign_in
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _sign_in_only(no_nudge):
+    pass
+
+
 def test_sign_in_without_csrf_token_is_refused(tenant, user):
     client = Client(HTTP_HOST="demo.localhost", enforce_csrf_checks=True)
     response = client.post("/accounts/login/", {"login": user.email, "password": PASSWORD})

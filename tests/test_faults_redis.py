@@ -45,7 +45,7 @@ def redis_cache(settings):
     server.stop()
 
 
-def test_sessions_survive_and_sign_in_refuses_cleanly_while_redis_is_down(redis_cache, tenant, user):
+def test_sessions_survive_and_sign_in_refuses_cleanly_while_redis_is_down(redis_cache, no_nudge, tenant, user):
     signed_in = client_for(tenant)
     assert sign_in(signed_in, user.email).status_code == 302
 

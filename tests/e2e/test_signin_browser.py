@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
     (DESKTOP, "ja", "サインイン"),
     (PHONE, "en", "Sign in"),
 ])
-def test_employee_signs_in_and_out(open_page, shots, tenant, user, device, locale, heading):
+def test_employee_signs_in_and_out(open_page, shots, no_nudge, tenant, user, device, locale, heading):
     page, base = open_page(tenant, device, locale)
     page.goto(base + "/")
     assert page.locator("h1").inner_text() == heading
