@@ -133,8 +133,10 @@ NEW_PASSWORD = "Fresh-secret-Kw93v"
 PASSWORD_AS_NAME = "Mistyped-secret-Jx47"  # a password typed in the sign-in name field
 
 
-def _password_flow(user):
+def _password_flow(user, secrets, shown_to_typist):
     """Sign-in mistakes, sign-in, re-authentication, password change, sign-in with the new one."""
+    secrets += [PASSWORD, WRONG_PASSWORD, NEW_PASSWORD, PASSWORD_AS_NAME]
+    shown_to_typist.append(PASSWORD_AS_NAME)  # the sign-in name is shown back, to fix a typo
     client = client_for(user.tenant)
     forged = Client(HTTP_HOST="demo.localhost", enforce_csrf_checks=True)
     yield forged.post("/accounts/login/", {"login": user.email, "password": PASSWORD})
@@ -157,19 +159,52 @@ def _password_flow(user):
     yield signed_in
 
 
-# (flow, the secrets it types, what it may show back to the typist: the sign-in name, so a typo
-# can be fixed). The registration flow (answers, TOTP secret and codes) and the reset wizard
-# (answers, codes, new password) add their rows when they land.
-SECRET_FLOWS = [
-    (_password_flow, (PASSWORD, WRONG_PASSWORD, NEW_PASSWORD, PASSWORD_AS_NAME), (PASSWORD_AS_NAME,)),
-]
+ANSWERS = ["Kurobune-answer-71", "Umeboshi-answer-72", "Shinkansen-answer-73"]
 
 
-@pytest.mark.parametrize("flow, secrets, shown_to_typist", SECRET_FLOWS,
-                         ids=[row[0].__name__ for row in SECRET_FLOWS])
-def test_secrets_never_reach_logs_audit_data_sessions_or_pages(
-    caplog, tenant, user, flow, secrets, shown_to_typist,
-):
+def _registration_flow(user, secrets, shown_to_typist):
+    """Security questions (a refused attempt, then registered) and the authenticator app."""
+    import re
+
+    import pyotp
+
+    from recovery.models import SecurityQuestion
+
+    secrets += ANSWERS
+    client = client_for(user.tenant)
+    assert sign_in(client, user.email).status_code == 302
+    questions = SecurityQuestion.objects.filter(tenant=None).order_by("position")[:3]
+
+    def question_data(answers):
+        return {key: value for number, (question, answer) in enumerate(zip(questions, answers), start=1)
+                for key, value in ((f"question_{number}", question.pk), (f"answer_{number}", answer))}
+
+    yield client.post("/security-info/methods/", {"method": "questions"})
+    yield client.post("/security-info/questions/", question_data([ANSWERS[0], ANSWERS[0], ANSWERS[2]]))
+    registered = client.post("/security-info/questions/", question_data(ANSWERS))
+    assert registered.status_code == 302
+    yield registered
+
+    assert client.post("/security-info/authenticator/").status_code == 302
+    scan = client.get("/security-info/authenticator/scan/")  # shows the key once, by design
+    secret = re.search(r'data-copy-value="([A-Z2-7]+)"', scan.text).group(1)
+    secrets.append(secret)
+    yield client.get("/security-info/authenticator/code/")
+    yield client.post("/security-info/authenticator/code/", {"code": "abc"})
+    confirmed = client.post("/security-info/authenticator/code/", {"code": pyotp.TOTP(secret).now()})
+    assert confirmed.status_code == 302
+    yield confirmed
+    yield client.get("/security-info/")
+    yield client.get("/security-info/authenticator/scan/")  # never shown again
+
+
+# Each flow lists the secrets it types or is given, and what it may show back to the typist.
+# The reset wizard (answers, codes, new password) adds its row when it lands.
+SECRET_FLOWS = [_password_flow, _registration_flow]
+
+
+@pytest.mark.parametrize("flow", SECRET_FLOWS, ids=[flow.__name__ for flow in SECRET_FLOWS])
+def test_secrets_never_reach_logs_audit_data_sessions_or_pages(caplog, tenant, user, flow):
     import logging
 
     from django.contrib.sessions.models import Session
@@ -180,9 +215,10 @@ def test_secrets_never_reach_logs_audit_data_sessions_or_pages(
 
     for name in ["", *logging.root.manager.loggerDict]:  # every logger, SQL with parameters too
         caplog.set_level(logging.DEBUG, logger=name)
+    secrets, shown_to_typist = [], []
     connection.force_debug_cursor = True
     try:
-        pages = [response.content.decode() for response in flow(user)]
+        pages = [response.content.decode() for response in flow(user, secrets, shown_to_typist)]
     finally:
         connection.force_debug_cursor = False
 

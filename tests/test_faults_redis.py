@@ -13,6 +13,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 NEW_PASSWORD = "Brand-new-horse-77"
 WORKS = {200, 302}
+SHOWN = {200}
 WORKS_OR_REFUSES = {200, 302, 503}  # 503: the clear "try again later" page
 TRY_AGAIN = ("try again", "もう一度お試しください")
 
@@ -21,12 +22,18 @@ PAGES_WHILE_REDIS_IS_DOWN = [
     ("sign-in page", False, "get", "/accounts/login/", None, WORKS),
     ("sign-in", False, "post", "/accounts/login/", {"login": "{email}", "password": PASSWORD}, WORKS_OR_REFUSES),
     ("wrong password", False, "post", "/accounts/login/", {"login": "{email}", "password": "nope"}, WORKS_OR_REFUSES),
-    ("home", True, "get", "/", None, WORKS),
-    ("password change page", True, "get", "/accounts/password/change/", None, WORKS),
+    ("home", True, "get", "/", None, SHOWN),
+    ("password change page", True, "get", "/accounts/password/change/", None, SHOWN),
     ("password change", True, "post", "/accounts/password/change/",
      {"oldpassword": PASSWORD, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}, WORKS_OR_REFUSES),
     ("language switch", True, "post", "/i18n/setlang/", {"language": "ja", "next": "/"}, WORKS),
-    ("security info", True, "get", "/security-info/", None, WORKS | {404}),  # 404 until it lands
+    ("security info", True, "get", "/security-info/", None, SHOWN),
+    ("method picker", True, "post", "/security-info/methods/", {"method": "questions"}, WORKS_OR_REFUSES),
+    ("security questions page", True, "get", "/security-info/questions/", None, SHOWN),
+    ("security questions", True, "post", "/security-info/questions/",
+     {"question_1": "1", "answer_1": "tokyo", "question_2": "2", "answer_2": "osaka",
+      "question_3": "3", "answer_3": "kyoto"}, WORKS_OR_REFUSES),
+    ("authenticator set-up", True, "post", "/security-info/authenticator/", {}, WORKS_OR_REFUSES),
     ("sign-out", True, "post", "/accounts/logout/", {}, WORKS),
 ]
 
@@ -70,7 +77,7 @@ def test_sessions_survive_and_sign_in_refuses_cleanly_while_redis_is_down(redis_
     ids=[row[0] for row in PAGES_WHILE_REDIS_IS_DOWN],
 )
 def test_no_page_answers_500_while_redis_is_down(
-    redis_cache, tenant, user, what, signed_in, method, path, data, acceptable,
+    redis_cache, no_nudge, tenant, user, what, signed_in, method, path, data, acceptable,
 ):
     client = client_for(tenant, HTTP_ACCEPT_LANGUAGE="en")
     if signed_in:

@@ -23,7 +23,7 @@ PAGES = [
 
 @pytest.mark.parametrize("path, signed_in", PAGES)
 def test_names_from_tenants_and_users_are_escaped(make_tenant, make_user, path, signed_in):
-    tenant = make_tenant("evil", f"Evil {MARKUP} Inc.")
+    tenant = make_tenant("evil", f"Evil {MARKUP} Inc.", nudge_enabled=False)
     person = make_user(tenant, "mallory@evil.example", name=f"Mallory {MARKUP}")
     client = client_for(tenant)
     if signed_in:

@@ -25,7 +25,7 @@ RATE_LIMITED = "Too many failed login attempts"
 
 
 @pytest.fixture
-def nodes(tenant, user):
+def nodes(no_nudge, tenant, user):
     env = {
         "DATABASE_URL": database_url_for(settings.DATABASES["default"]["NAME"]),
         "REDIS_URL": os.environ["REDIS_URL"],
