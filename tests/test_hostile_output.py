@@ -1,11 +1,13 @@
-"""Text that tenants and users provide (organisation and people's names, later custom questions
-and imported CSV rows) is shown escaped on every page, never as markup.
+"""Text that tenants and users provide (organisation and people's names, custom questions, later
+imported CSV rows) is shown escaped on every page, never as markup.
 
 Every page that shows such text is one row of PAGES; new pages (nudge, questions, admin lists,
 e-mails) add their rows when they land.
 """
 
 import pytest
+
+from recovery.models import SecurityQuestion
 
 from .conftest import client_for, sign_in
 
@@ -18,6 +20,8 @@ PAGES = [
     ("/accounts/login/", False),
     ("/", True),
     ("/accounts/password/change/", True),
+    ("/security-info/", True),
+    ("/security-info/questions/", True),  # shows the tenant's custom questions too
 ]
 
 
@@ -25,6 +29,7 @@ PAGES = [
 def test_names_from_tenants_and_users_are_escaped(make_tenant, make_user, path, signed_in):
     tenant = make_tenant("evil", f"Evil {MARKUP} Inc.", nudge_enabled=False)
     person = make_user(tenant, "mallory@evil.example", name=f"Mallory {MARKUP}")
+    SecurityQuestion.objects.create(tenant=tenant, text_ja=f"質問 {MARKUP}", text_en=f"Question {MARKUP}")
     client = client_for(tenant)
     if signed_in:
         assert sign_in(client, person.email).status_code == 302
@@ -32,3 +37,5 @@ def test_names_from_tenants_and_users_are_escaped(make_tenant, make_user, path, 
     assert page.status_code == 200
     assert "Evil &lt;script&gt;" in page.text  # the name is there, as text
     assert "<script>alert" not in page.text and "<img src=x" not in page.text
+    if path == "/security-info/questions/":
+        assert "質問 &lt;script&gt;" in page.text  # the custom question is offered, as text
