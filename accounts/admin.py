@@ -252,11 +252,22 @@ class UserAdmin(CSVAdminMixin, ImportExportMixin, TenantScopedAdmin):
 
     def process_result(self, result, request):
         if result.has_errors() or result.has_validation_errors():
-            messages.error(request, _(
-                "Nothing was imported: the file changed or has errors. Check it and try again."
-            ))
-            return HttpResponseRedirect(reverse("admin:accounts_user_import"))
+            return self._nothing_imported(request)
         return super().process_result(result, request)
+
+    def process_import(self, request, *args, **kwargs):
+        # The confirmation names the preview's temporary file: a forged, expired or already
+        # used name is "nothing imported", not a 500.
+        try:
+            return super().process_import(request, *args, **kwargs)
+        except OSError:
+            return self._nothing_imported(request)
+
+    def _nothing_imported(self, request):
+        messages.error(request, _(
+            "Nothing was imported: the file changed or has errors. Check it and try again."
+        ))
+        return HttpResponseRedirect(reverse("admin:accounts_user_import"))
 
 
 # --- Audit log -------------------------------------------------------------------------------

@@ -177,3 +177,51 @@ def test_control_characters_in_headers_never_break_the_audit_trail(tenant, user)
     assert response.status_code == 200
     event = AuditEvent.objects.get(kind="signin.failed")
     assert event.user_agent == "evilagent[2J"
+
+
+# --- The admin's CSV import: a file from a malicious or careless tenant admin -------------------
+
+IMPORT = "/admin/accounts/user/import/"
+csv_cell = st.one_of(edge_case, any_text, st.sampled_from(["=1+1", "@SUM(A1)", "+cmd|' /C calc'!A0", '"', '""', ",", "\n"]))
+csv_line = st.lists(csv_cell, min_size=0, max_size=6).map(lambda cells: ",".join(cells))
+csv_file = st.one_of(
+    st.lists(csv_line, max_size=8).map(lambda lines: "email,name,language,active\n" + "\n".join(lines)),
+    st.lists(csv_line, max_size=8).map("\n".join),  # no header at all
+).map(lambda text: text.encode("utf-8", "surrogatepass"))
+upload = st.one_of(csv_file, raw_bytes, st.just(b"\xff\xfe" + "a,b\n".encode("utf-16-le")), st.just(b""))
+
+
+@pytest.fixture
+def import_admin(tenant, make_user):
+    from .test_admin import verified_client
+
+    boss = make_user(tenant, "boss@demo.example", is_staff=True, language="en")
+    return verified_client(boss, tenant)
+
+
+@pytest.mark.slow
+def test_hostile_csv_imports_change_nothing_and_never_give_a_500(import_admin, tenant):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    @settings(max_examples=40, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @given(content=upload, name=st.sampled_from(["users.csv", "../../users.csv", "u\x00.csv", "users.exe"]),
+           fmt=st.sampled_from(["0", "1", "99", "x", ""]))
+    def attack(content, name, fmt):
+        before = snapshot()
+        preview = import_admin.post(IMPORT, {
+            "import_file": SimpleUploadedFile(name, content, content_type="text/csv"), "format": fmt, "resource": "0"})
+        assert preview.status_code < 500
+        assert snapshot() == before  # the preview is a dry run
+
+    attack()
+
+
+@pytest.mark.parametrize("file_name", ["../../../../etc/passwd", "/etc/passwd", "x\x00y", "", "a" * 5000])
+def test_import_confirmation_with_a_forged_file_name_changes_nothing(import_admin, tenant, file_name):
+    before = snapshot()
+    response = import_admin.post("/admin/accounts/user/process_import/", {
+        "import_file_name": file_name, "original_file_name": "users.csv", "format": "0", "resource": "0"})
+    assert response.status_code < 500
+    assert "root:" not in response.content.decode(errors="replace")
+    assert snapshot() == before
