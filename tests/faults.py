@@ -139,7 +139,11 @@ class PortalNode:
              "--graceful-timeout", "2"],
             cwd=ROOT, env=portal_env(**self.env), stdout=self.log, stderr=subprocess.STDOUT,
         )
-        wait_for_port(self.port, timeout=30)
+        try:
+            wait_for_port(self.port, timeout=30)
+        except TimeoutError:
+            self.process.kill()
+            raise RuntimeError(f"the portal node did not start:\n{self.output()}") from None
         return self
 
     def stop(self):
