@@ -7,6 +7,7 @@
 """
 
 import hashlib
+import secrets
 import time
 
 from allauth.account.authentication import get_authentication_records
@@ -41,27 +42,44 @@ def client_is_usable_here(client, request) -> bool:
 
 
 @transaction.atomic
+def save_client(client, *, tenant=None, scopes=("openid", "profile", "email"),
+                post_logout_redirect_uris=None):
+    """Save a client (new or edited) the one way: code flow + refresh, our scopes, its tenant.
+
+    Returns the plain secret of a new confidential client (shown once, stored hashed), else None.
+    """
+    is_new = client._state.adding
+    client.grant_types = "\n".join([Client.GrantType.AUTHORIZATION_CODE, Client.GrantType.REFRESH_TOKEN])
+    client.response_types = "code"
+    client.set_scopes([scope for scope in SCOPE_CHOICES if scope in scopes])
+    client.set_default_scopes(["openid"])
+    if post_logout_redirect_uris is not None:
+        client.set_post_logout_redirect_uris(list(post_logout_redirect_uris))
+    secret = None
+    if is_new and client.type == Client.Type.CONFIDENTIAL:
+        secret = new_client_secret(client)
+    client.full_clean(exclude=["secret"])
+    client.save()
+    if is_new:
+        TenantOIDCClient.objects.create(client=client, tenant=tenant)
+    return secret
+
+
 def register_client(*, tenant, name, redirect_uris, client_type=Client.Type.CONFIDENTIAL,
                     scopes=("openid", "profile", "email"), skip_consent=False,
                     post_logout_redirect_uris=(), client_id=None):
-    """Create a tenant's client. Returns (client, plain secret or None); the secret is shown once."""
-    client = Client(
-        name=name, type=client_type, skip_consent=skip_consent,
-        grant_types="\n".join([Client.GrantType.AUTHORIZATION_CODE, Client.GrantType.REFRESH_TOKEN]),
-        response_types="code",
-    )
+    """Create a tenant's client. Returns (client, plain secret or None)."""
+    client = Client(name=name, type=client_type, skip_consent=skip_consent)
     if client_id:
         client.id = client_id
     client.set_redirect_uris(list(redirect_uris))
-    client.set_scopes(list(scopes))
-    client.set_default_scopes(["openid"])
-    if post_logout_redirect_uris:
-        client.set_post_logout_redirect_uris(list(post_logout_redirect_uris))
-    secret = new_client_secret(client) if client_type == Client.Type.CONFIDENTIAL else None
-    client.full_clean(exclude=["secret"])
-    client.save()
-    TenantOIDCClient.objects.create(client=client, tenant=tenant)
+    secret = save_client(client, tenant=tenant, scopes=scopes,
+                         post_logout_redirect_uris=post_logout_redirect_uris)
     return client, secret
+
+
+def clients_of(tenant):
+    return Client.objects.filter(tenant_link__tenant=tenant)
 
 
 def new_client_secret(client):
@@ -118,6 +136,10 @@ class OIDCAdapter(DefaultOIDCAdapter):
         "email": _("See your e-mail address"),
         "profile": _("See your name"),
     }
+
+    def generate_client_secret(self):
+        # URL-safe: pasted into config files and HTTP Basic auth without escaping.
+        return secrets.token_urlsafe(32)
 
     def get_signing_key(self):
         # The first configured key signs; the others are published for verification only.
