@@ -189,13 +189,9 @@ def _oidc_private_keys():
         pems = [Path(path).read_text() for path in paths]
     if not pems and TESTING:
         # Tests get a throw-away key per run.
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
+        from accounts.management.commands.generate_oidc_key import new_private_key_pem
 
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pems = [key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode()]
+        pems = [new_private_key_pem()]
     return [{"pem": pem.strip() + "\n"} for pem in pems]
 
 

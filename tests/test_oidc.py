@@ -4,9 +4,13 @@ The end-to-end run with a real relying party library is in test_oidc_rp.py.
 """
 
 import pytest
-from allauth.idp.oidc.models import Token
+from allauth.idp.oidc.models import Client, Token
 from django.core.cache import cache
+from django.core.management import call_command
+from joserfc import jwt
+from joserfc.jwk import KeySet
 
+from accounts.management.commands.generate_oidc_key import new_private_key_pem
 from tests.conftest import client_for, sign_in
 from tests.oidc_support import (
     REDIRECT_URI,
@@ -245,3 +249,35 @@ def test_authorize_on_the_platform_host_is_refused(confidential, user):
     client, _secret = confidential
     response = client_for("localhost").get(authorize_url(client.id))
     assert response.status_code == 400 and "Location" not in response
+
+
+def test_signing_key_rotation_publishes_both_and_signs_with_the_first(user, confidential, settings):
+    old = settings.IDP_OIDC_PRIVATE_KEYS[0]
+    settings.IDP_OIDC_PRIVATE_KEYS = [{"pem": new_private_key_pem()}, old]
+    client, secret = confidential
+    browser = client_for(user.tenant)
+    keys = browser.get("/.well-known/jwks.json").json()["keys"]
+    assert len(keys) == 2
+    body = exchange(browser, client, secret, get_code(browser, client, user)["code"]).json()
+    kid = jwt.decode(body["id_token"], KeySet.import_key_set({"keys": keys})).header["kid"]
+    assert kid == keys[0]["kid"]
+
+
+def test_generate_oidc_key_writes_a_private_file_once(tmp_path):
+    target = tmp_path / "key.pem"
+    call_command("generate_oidc_key", str(target))
+    first = target.read_text()
+    assert first.startswith("-----BEGIN PRIVATE KEY-----") and (target.stat().st_mode & 0o777) == 0o600
+    call_command("generate_oidc_key", str(target))
+    assert target.read_text() == first
+
+
+def test_seed_demo_registers_the_demo_teams_client(db, capsys):
+    call_command("seed_demo")
+    call_command("seed_demo")
+    out = capsys.readouterr().out
+    assert "demo-teams" in out and "demo-teams-secret-2026" in out
+    client = Client.objects.get(id="demo-teams")
+    assert client.check_secret("demo-teams-secret-2026")
+    assert client.get_redirect_uris() == ["http://127.0.0.1:8765/callback"]
+    assert client.tenant_link.tenant.slug == "demo"
