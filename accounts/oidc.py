@@ -141,6 +141,16 @@ class OIDCAdapter(DefaultOIDCAdapter):
         # URL-safe: pasted into config files and HTTP Basic auth without escaping.
         return secrets.token_urlsafe(32)
 
+    def populate_server_metadata(self, data):
+        # Advertise only what is offered: the code flow (with refresh); the device flow is closed.
+        data.pop("device_authorization_endpoint", None)
+        data["grant_types_supported"] = [Client.GrantType.AUTHORIZATION_CODE, Client.GrantType.REFRESH_TOKEN]
+        data["response_types_supported"] = ["code"]
+        data["claims_supported"] = [
+            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr",
+            "email", "email_verified", "name", "locale", "tid",
+        ]
+
     def get_signing_key(self):
         # The first configured key signs; the others are published for verification only.
         keys = self.list_private_keys(did_activate=True, is_active=True)

@@ -160,6 +160,9 @@ def _foreign_client_response(request):
 def token(request):
     if request.method != "POST":
         return _oauth_error("invalid_request", "Use POST.", 405)
+    if request.tenant is None:
+        # The platform host serves no tenant's applications.
+        return _oauth_error("invalid_client", "Client authentication failed.", 401)
     refused = _foreign_client_response(request)
     if refused:
         return refused

@@ -49,6 +49,8 @@ def test_discovery_names_the_tenant_host_as_issuer(tenant, other_tenant):
         assert data["issuer"] == f"http://{t.slug}.localhost"
         assert data["authorization_endpoint"] == f"http://{t.slug}.localhost/identity/o/authorize"
         assert data["code_challenge_methods_supported"] == ["S256"]
+        assert data["grant_types_supported"] == ["authorization_code", "refresh_token"]
+        assert "device_authorization_endpoint" not in data
 
 
 def test_code_flow_gives_tokens_with_tenant_claims(user, confidential):
@@ -245,10 +247,16 @@ def test_garbage_at_the_token_endpoint_is_an_oauth_error(tenant, confidential):
         assert "error" in response.json()
 
 
-def test_authorize_on_the_platform_host_is_refused(confidential, user):
-    client, _secret = confidential
-    response = client_for("localhost").get(authorize_url(client.id))
+def test_authorize_and_token_on_the_platform_host_are_refused(confidential, user):
+    client, secret = confidential
+    platform = client_for("localhost")
+    response = platform.get(authorize_url(client.id))
     assert response.status_code == 400 and "Location" not in response
+    code = get_code(client_for(user.tenant), client, user)["code"]
+    for data in ({"client_id": client.id, "client_secret": secret}, {}):
+        response = platform.post(TOKEN, {"grant_type": "authorization_code", "code": code,
+                                         "redirect_uri": REDIRECT_URI, **data})
+        assert response.status_code == 401 and response.json()["error"] == "invalid_client"
 
 
 def test_signing_key_rotation_publishes_both_and_signs_with_the_first(user, confidential, settings):
