@@ -4,12 +4,11 @@ allauth has no hook to restrict which users or hosts may use a client, so each e
 names a client refuses a client of another tenant before allauth sees the request.
 """
 
-import base64
 import json
 import time
-from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
-from allauth.core.internal.httpkit import add_query_params, del_query_params
+from allauth.core.internal.httpkit import add_query_params, del_query_params, extract_basic_auth
 from allauth.idp.oidc import views as allauth_views
 from allauth.idp.oidc.internal.clientkit import is_redirect_uri_allowed
 from allauth.idp.oidc.internal.oauthlib.utils import respond_html_error
@@ -136,15 +135,9 @@ def _oauth_error(error, description, status):
 
 
 def _token_request_client(request):
-    auth = request.META.get("HTTP_AUTHORIZATION", "")
-    scheme, _sep, value = auth.partition(" ")
-    if scheme.lower() == "basic" and value:
-        try:
-            client_id = unquote(base64.b64decode(value).decode().partition(":")[0])
-        except (ValueError, UnicodeDecodeError):
-            return None
-        return _client(client_id)
-    return _client(request.POST.get("client_id"))
+    # The same reading of the credentials as allauth's, so we check the client it will use.
+    client_id, _secret = extract_basic_auth({"Authorization": request.META.get("HTTP_AUTHORIZATION", "")})
+    return _client(client_id or request.POST.get("client_id"))
 
 
 def _foreign_client_response(request):

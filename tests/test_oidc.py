@@ -11,10 +11,12 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from accounts.management.commands.generate_oidc_key import new_private_key_pem
-from tests.conftest import client_for, sign_in
+from accounts.oidc import OIDCAdapter
+from tests.conftest import PASSWORD, client_for, sign_in
 from tests.oidc_support import (
     REDIRECT_URI,
     authorize_url,
+    follow_until_callback,
     make_client,
     pkce_pair,
     query_of,
@@ -183,12 +185,15 @@ def test_consent_screen_for_third_party_clients(user, tenant):
     assert "code" in query_of(granted["Location"])
 
 
-def test_prompt_login_asks_for_the_password_again(user, confidential):
+def test_prompt_login_asks_for_the_password_again_then_returns_to_the_client(user, confidential):
     client, _secret = confidential
     browser = client_for(user.tenant)
     sign_in(browser, user.email)
-    response = browser.get(authorize_url(client.id, prompt="login"))
-    assert response["Location"].startswith("/accounts/reauthenticate/")
+    reauth_url = browser.get(authorize_url(client.id, prompt="login"))["Location"]
+    assert reauth_url.startswith("/accounts/reauthenticate/")
+    response = browser.post(reauth_url, {"password": PASSWORD, "next": query_of(reauth_url)["next"]})
+    response = follow_until_callback(browser, response)
+    assert "code" in query_of(response["Location"])
 
 
 def test_max_age_zero_asks_for_the_password_again(user, confidential):
@@ -289,3 +294,11 @@ def test_seed_demo_registers_the_demo_teams_client(db, capsys):
     assert client.check_secret("demo-teams-secret-2026")
     assert client.get_redirect_uris() == ["http://127.0.0.1:8765/callback"]
     assert client.tenant_link.tenant.slug == "demo"
+
+
+def test_subject_of_another_tenant_is_unknown_to_a_client(user, make_user, other_tenant, confidential):
+    client, _secret = confidential
+    stranger = make_user(other_tenant, "eve@acme.example")
+    adapter = OIDCAdapter()
+    assert adapter.get_user_by_sub(client, adapter.get_user_sub(client, user)) == user
+    assert adapter.get_user_by_sub(client, adapter.get_user_sub(client, stranger)) is None
