@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "portal.middleware.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -126,7 +127,7 @@ else:
 
 # Sessions live in the database with the cache in front: any web node can read them, and they
 # survive a cache outage.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_ENGINE = "portal.sessions"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 12)
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -231,7 +232,14 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="no-reply@portal.localhost")
 
 # --- OTP ------------------------------------------------------------------------------------
-OTP_TOTP_ISSUER = "recovery.services.totp_issuer"
+def _totp_issuer(device):
+    # django-otp wants a callable; the rule lives with the other recovery rules.
+    from recovery.services import totp_issuer
+
+    return totp_issuer(device)
+
+
+OTP_TOTP_ISSUER = _totp_issuer
 OTP_TOTP_TOLERANCE = 1
 
 # --- Security headers -----------------------------------------------------------------------

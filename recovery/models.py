@@ -47,9 +47,20 @@ class SecurityQuestionsDevice(TimestampMixin, ThrottlingMixin, Device):
         return getattr(settings, "OTP_SECURITY_QUESTIONS_THROTTLE_FACTOR", 1)
 
     def verify_token(self, token):
-        from .services import check_device_answers
+        """token: {question_id: answer}. Throttled like django-otp's own devices."""
+        from .services import check_device_answers, hash_dummy_answers
 
-        return check_device_answers(self, token)
+        allowed, _details = self.verify_is_allowed()
+        if not allowed:
+            hash_dummy_answers(len(token) or 1)  # a locked device answers in the same time
+            return False
+        if check_device_answers(self, token):
+            self.throttle_reset(commit=False)
+            self.set_last_used_timestamp(commit=False)
+            self.save()
+            return True
+        self.throttle_increment()
+        return False
 
 
 class SecurityAnswer(models.Model):

@@ -1,5 +1,104 @@
-"""Rules for registering and verifying recovery methods (views, admin, tasks and tests call these)."""
+"""Rules for registering and verifying recovery methods.
 
+Views, the admin, tasks and tests all call these; nothing else writes recovery methods.
+"""
+
+import base64
+import unicodedata
+from datetime import timedelta
+
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts import audit
+
+from .models import RecoveryProfile, SecurityAnswer, SecurityQuestion, SecurityQuestionsDevice
+
+QUESTIONS = "questions"
+AUTHENTICATOR = "authenticator"
+ANSWER_MIN_LENGTH = 3
+ANSWER_MAX_LENGTH = 40
+# Compared against when there is no stored hash, so a miss costs what a real check costs.
+_DUMMY_ANSWER_HASH = make_password("not-a-real-answer")
+
+
+# --- Security questions ---------------------------------------------------------------------
+
+def normalise_answer(answer: str) -> str:
+    """NFKC (full-width ｔｏｋｙｏ → tokyo), case-folded, white space trimmed and collapsed."""
+    text = unicodedata.normalize("NFKC", answer or "")
+    return " ".join(text.casefold().split())
+
+
+def questions_offered(tenant):
+    """The built-in bank plus the tenant's own active questions."""
+    return SecurityQuestion.objects.filter(
+        Q(tenant__isnull=True) | Q(tenant=tenant), is_active=True
+    ).order_by("tenant_id", "position", "id")
+
+
+@transaction.atomic
+def register_security_questions(user, answers, *, request=None):
+    """Replace the user's questions with {SecurityQuestion: answer}, answers already validated.
+
+    Answers are stored as salted slow hashes of their normalised form only.
+    """
+    SecurityQuestionsDevice.objects.filter(user=user).delete()
+    device = SecurityQuestionsDevice.objects.create(
+        user=user, name="Security questions", confirmed=True
+    )
+    SecurityAnswer.objects.bulk_create(
+        SecurityAnswer(device=device, question=question, answer_hash=make_password(normalise_answer(text)))
+        for question, text in answers.items()
+    )
+    mark_methods_confirmed(user)
+    audit.record("method.registered", request=request, user=user, method=QUESTIONS)
+    return device
+
+
+def check_device_answers(device, answers) -> bool:
+    """True when every {question_id: answer} matches the device's stored answer.
+
+    Every given answer is hashed even after a miss, so timing does not tell which one was wrong.
+    """
+    if not answers:
+        return False
+    stored = {a.question_id: a.answer_hash for a in device.answers.all()}
+    all_match = True
+    for question_id, answer in answers.items():
+        try:
+            key = int(question_id)
+        except (TypeError, ValueError):
+            key = None
+        answer_hash = stored.get(key)
+        matched = check_password(normalise_answer(answer), answer_hash or _DUMMY_ANSWER_HASH)
+        all_match = all_match and matched and answer_hash is not None
+    return all_match
+
+
+def hash_dummy_answers(count: int) -> None:
+    """Spend the time of `count` answer checks (decoy flows for unknown accounts)."""
+    for _ in range(count):
+        check_password("decoy", _DUMMY_ANSWER_HASH)
+
+
+def questions_device(user):
+    return SecurityQuestionsDevice.objects.filter(user=user, confirmed=True).first()
+
+
+def verify_answers(user, answers) -> bool:
+    """Check {question_id: answer} for user, through the device's throttled verify_token()."""
+    device = questions_device(user)
+    if device is None:
+        hash_dummy_answers(len(answers) or 1)
+        return False
+    return device.verify_token(answers)
+
+
+# --- Authenticator app (TOTP) ---------------------------------------------------------------
 
 def totp_issuer(device):
     """OTP_TOTP_ISSUER: the authenticator app shows the user's organisation."""
@@ -7,5 +106,103 @@ def totp_issuer(device):
     return tenant.name if tenant is not None else "Identity portal"
 
 
-def check_device_answers(device, answers) -> bool:
-    raise NotImplementedError
+def start_authenticator_setup(user) -> TOTPDevice:
+    """A new unconfirmed device with a fresh secret; any earlier unfinished setup is dropped."""
+    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+    return TOTPDevice.objects.create(
+        user=user, name="Authenticator app", confirmed=False, digits=6, step=30, tolerance=1
+    )
+
+
+def authenticator_secret(device) -> str:
+    """The base32 secret the user types into the app by hand."""
+    return base64.b32encode(device.bin_key).decode("ascii").rstrip("=")
+
+
+def authenticator_uri(device) -> str:
+    """otpauth://totp/<issuer>:<account>?secret=…&issuer=…&algorithm=SHA1&digits=6&period=30"""
+    return device.config_url
+
+
+def authenticator_device(user):
+    return TOTPDevice.objects.filter(user=user, confirmed=True).first()
+
+
+@transaction.atomic
+def confirm_authenticator(device, *, request=None) -> TOTPDevice:
+    """Make a device whose code was just verified the user's one authenticator."""
+    TOTPDevice.objects.filter(user=device.user, confirmed=True).exclude(pk=device.pk).delete()
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    mark_methods_confirmed(device.user)
+    audit.record("method.registered", request=request, user=device.user, method=AUTHENTICATOR)
+    return device
+
+
+# --- Registration state ---------------------------------------------------------------------
+
+def profile_for(user) -> RecoveryProfile:
+    profile, _created = RecoveryProfile.objects.get_or_create(user=user)
+    return profile
+
+
+def mark_methods_confirmed(user):
+    RecoveryProfile.objects.update_or_create(
+        user=user, defaults={"methods_confirmed_at": timezone.now()}
+    )
+
+
+def users_with_methods(queryset):
+    """Annotate has_questions / has_authenticator on a user queryset (one query, no N+1)."""
+    return queryset.annotate(
+        has_questions=Exists(
+            SecurityQuestionsDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
+        ),
+        has_authenticator=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
+    )
+
+
+def registered_methods(user) -> set[str]:
+    from accounts.models import User
+
+    row = (
+        users_with_methods(User.objects.filter(pk=user.pk))
+        .values("has_questions", "has_authenticator")
+        .first()
+    ) or {}
+    methods = set()
+    if row.get("has_questions"):
+        methods.add(QUESTIONS)
+    if row.get("has_authenticator"):
+        methods.add(AUTHENTICATOR)
+    return methods
+
+
+def reconfirm_due(policy, profile, now=None) -> bool:
+    if not policy.reconfirm_days or profile is None or profile.methods_confirmed_at is None:
+        return False
+    now = now or timezone.now()
+    return profile.methods_confirmed_at + timedelta(days=policy.reconfirm_days) <= now
+
+
+@transaction.atomic
+def remove_method(user, method, *, request=None):
+    if method == QUESTIONS:
+        SecurityQuestionsDevice.objects.filter(user=user).delete()
+    elif method == AUTHENTICATOR:
+        TOTPDevice.objects.filter(user=user).delete()
+    else:
+        raise ValueError(method)
+    audit.record("method.removed", request=request, user=user, method=method)
+
+
+@transaction.atomic
+def require_reregistration(user, *, actor=None, request=None):
+    """Admin action: remove every method so the nudge asks for them again at the next sign-in."""
+    SecurityQuestionsDevice.objects.filter(user=user).delete()
+    TOTPDevice.objects.filter(user=user).delete()
+    RecoveryProfile.objects.filter(user=user).update(methods_confirmed_at=None)
+    audit.record(
+        "methods.cleared_by_admin", request=request, user=user,
+        actor=actor.email if actor is not None else None,
+    )

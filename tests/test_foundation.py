@@ -219,4 +219,4 @@ def test_settings_follow_the_environment():
         assert settings.CELERY_TASK_ALWAYS_EAGER is False
     else:
         assert settings.CELERY_TASK_ALWAYS_EAGER is True
-    assert settings.SESSION_ENGINE == "django.contrib.sessions.backends.cached_db"
+    assert settings.SESSION_ENGINE == "portal.sessions"
