@@ -8,7 +8,6 @@ import enum
 from datetime import timedelta
 
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 # At most this many wrong codes per device within the window. django-otp's own throttle doubles
 # the wait after every failure, which lets anyone lock a user out for hours; here old failures
@@ -21,13 +20,6 @@ class Result(enum.Enum):
     OK = "ok"
     INVALID = "invalid"
     THROTTLED = "throttled"
-
-
-def confirmed_totp_device(user):
-    """The user's confirmed authenticator app, or None."""
-    if user is None or not user.pk:
-        return None
-    return TOTPDevice.objects.filter(user=user, confirmed=True).order_by("id").first()
 
 
 def mfa_required(user, tenant) -> bool:

@@ -1,7 +1,9 @@
 from allauth.account.stages import LoginStage
 from allauth.core.internal.httpkit import headed_redirect_response
 
-from .otp import confirmed_totp_device, mfa_required
+from recovery.services import authenticator_device
+
+from .otp import mfa_required
 
 
 class OTPStage(LoginStage):
@@ -18,7 +20,7 @@ class OTPStage(LoginStage):
         user = self.login.user
         if not mfa_required(user, getattr(self.request, "tenant", None)):
             return None, True
-        if confirmed_totp_device(user) is None:
+        if authenticator_device(user) is None:
             return None, True
         # A response with "continue" stashes the login until the code page calls exit().
         return headed_redirect_response(self.urlname), True

@@ -8,8 +8,9 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 
+from recovery.services import authenticator_device
+
 from .forms import OTPCodeForm
-from .otp import confirmed_totp_device
 from .stages import OTPStage
 
 
@@ -46,7 +47,7 @@ def otp_login(request):
     if stage is None:
         return redirect("account_login")
     user = stage.login.user
-    device = confirmed_totp_device(user)
+    device = authenticator_device(user)
     if device is None:
         return stage.exit()
     form = OTPCodeForm(request.POST or None, device=device, request=request, user=user)
@@ -64,7 +65,7 @@ def otp_verify(request):
     next_url = safe_next_url(request)
     if request.user.is_verified():
         return redirect(next_url)
-    device = confirmed_totp_device(request.user)
+    device = authenticator_device(request.user)
     form = None
     if device is not None:
         form = OTPCodeForm(request.POST or None, device=device, request=request, user=request.user)
