@@ -74,6 +74,16 @@ class Page(HTMLParser):
         return text
 
 
+@pytest.fixture(autouse=True)
+def fast_hashing(settings):
+    """Cheap hashes for the accounts and answers made here (the suite has a time budget).
+
+    Argon2 stays in the list, so the decoys' dummy hash still verifies; bench/reset_timing.py
+    measures the real cost.
+    """
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
+
+
 @pytest.fixture
 def bank(db):
     return [
