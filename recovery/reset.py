@@ -116,6 +116,9 @@ def start(request, name) -> dict:
         "verified": [],
         "passed": False,
     }
+    # A new session key for each attempt and again once verified: a session id planted in the
+    # browser beforehand (fixation) never carries a verified attempt.
+    request.session.cycle_key()
     _save(request, state)
     audit.record("reset.started", request=request, user=user, tenant=request.tenant)
     return state
@@ -136,12 +139,17 @@ def load(request, step) -> dict:
     reached = {
         STEP_METHOD: True,
         STEP_VERIFY: bool(state.get("methods")),
-        STEP_PASSWORD: bool(state.get("passed")) and state_user(request, state) is not None,
+        STEP_PASSWORD: bool(state.get("passed")) and _nothing_left(request, state),
     }
     if not reached[step]:
         discard(request)
         raise WizardRefused(REFUSED_MISSING)
     return state
+
+
+def _nothing_left(request, state) -> bool:
+    user = state_user(request, state)
+    return user is not None and not methods_needed(state, user)
 
 
 def discard(request):
@@ -154,10 +162,11 @@ def _save(request, state):
 
 
 def state_user(request, state):
-    """The real account behind the attempt, or None for a decoy. Re-checked on every step."""
-    if not state.get("user"):
-        return None
-    return User.objects.filter(pk=state["user"], tenant=request.tenant, is_active=True).first()
+    """The real account behind the attempt, or None for a decoy. Re-checked on every step.
+
+    A decoy runs the same query (finding nothing), so it costs what a real account costs.
+    """
+    return User.objects.filter(pk=state.get("user"), tenant=request.tenant, is_active=True).first()
 
 
 def choose_methods(request, state, methods):
@@ -214,7 +223,7 @@ def decoy_question_ids(tenant, name, count) -> list[int]:
 
 def _draw_questions(tenant, state, user) -> list[int]:
     policy = tenant.policy
-    device = services.questions_device(user) if user is not None else None
+    device = services.questions_device(user)
     if device is not None:
         pool = list(device.answers.values_list("question_id", flat=True))
     else:
@@ -238,18 +247,14 @@ def questions_to_ask(request, state) -> list[SecurityQuestion]:
     )
 
 
-def _check_answers(user, answers) -> bool:
-    if user is None:
-        services.hash_dummy_answers(len(answers) or 1)
-        return False
-    return services.verify_answers(user, answers)
-
-
 # --- Authenticator app ----------------------------------------------------------------------
 
 def verify_authenticator_code(user, code) -> bool:
-    """The one TOTP check of the reset: django-otp's drift ±1, replay refusal and throttle."""
-    device = services.authenticator_device(user) if user is not None else None
+    """The one TOTP check of the reset: django-otp's drift ±1, replay refusal and throttle.
+
+    user None (a decoy) runs the same device query, which finds nothing.
+    """
+    device = services.authenticator_device(user)
     if device is None:
         return False
     return device.verify_token(code)
@@ -267,19 +272,24 @@ def verify(request, state, method, token) -> Outcome:
     if refused is not None:
         return refused
     user = state_user(request, state)
-    if method == services.QUESTIONS:
-        passed = _check_answers(user, token)
-    else:
-        passed = verify_authenticator_code(user, token)
+    # One transaction: a real check (throttle update + audit) and a decoy's (audit only) then
+    # cost one commit each, so the database does not tell them apart by time. A decoy (user
+    # None) goes through the same functions: same queries (finding nothing), same hashing.
+    with transaction.atomic():
+        if method == services.QUESTIONS:
+            passed = services.verify_answers(user, token)
+        else:
+            passed = verify_authenticator_code(user, token)
+        audit.record(
+            "reset.verify_passed" if passed else "reset.verify_failed",
+            request=request, user=user, tenant=request.tenant, method=method,
+        )
     if passed:
         state["verified"] = [*state.get("verified", []), method]
         state["passed"] = not methods_needed(state, user)
+        request.session.cycle_key()
         _save(request, state)
-        audit.record("reset.verify_passed", request=request, user=user, method=method)
         return Outcome.PASSED
-    audit.record(
-        "reset.verify_failed", request=request, user=user, tenant=request.tenant, method=method
-    )
     try:
         locked = record_failure(request, state["name"], user)
     except ResetUnavailable:

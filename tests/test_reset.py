@@ -6,6 +6,7 @@ from html.parser import HTMLParser
 import pyotp
 import pytest
 from allauth.usersessions.models import UserSession
+from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -389,7 +390,13 @@ def test_an_attempt_expires_after_15_minutes(tenant, user, bank):
 def test_the_attempt_belongs_to_one_browser_and_one_tenant(tenant, other_tenant, user, bank):
     answers = register_questions(user, bank[:3])
     client = client_for(tenant)
-    answer(client, Page(begin(client, user.email)), answers)
+    page = Page(begin(client, user.email))
+    planted = client.session.session_key  # e.g. fixed in the victim's browser beforehand
+    answer(client, page, answers)
+    assert client.session.session_key != planted
+    attacker = client_for(tenant)
+    attacker.cookies[settings.SESSION_COOKIE_NAME] = planted
+    assert attacker.get(NEW_PASSWORD)["Location"] == RESET
     assert client_for(tenant).get(NEW_PASSWORD)["Location"] == RESET  # another browser
     stolen = client_for(other_tenant)
     stolen.cookies = client.cookies  # the same cookie presented on another tenant's host
