@@ -103,21 +103,19 @@ def _minimum_length_for(user):
     return None
 
 
+def _new_password_field(label):
+    return forms.CharField(
+        label=label,
+        strip=False,
+        max_length=PASSWORD_MAX_LENGTH,
+        validators=[reject_control_characters],
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+
 class NewPasswordForm(forms.Form):
-    new_password1 = forms.CharField(
-        label=_("New password"),
-        strip=False,
-        max_length=PASSWORD_MAX_LENGTH,
-        validators=[reject_control_characters],
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-    )
-    new_password2 = forms.CharField(
-        label=_("New password (again)"),
-        strip=False,
-        max_length=PASSWORD_MAX_LENGTH,
-        validators=[reject_control_characters],
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-    )
+    new_password1 = _new_password_field(_("New password"))
+    new_password2 = _new_password_field(_("New password (again)"))
 
     def __init__(self, user, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -132,4 +132,4 @@ def done(request):
     if not request.session.pop(DONE_FLAG, False):
         messages.error(request, REFUSED_MESSAGES[reset.REFUSED_MISSING])
         return redirect("account_reset_password")
-    return _render(request, "done.html", {"step": STEP_COUNT})
+    return _render(request, "done.html", {})

@@ -10,6 +10,7 @@ from django.utils import timezone
 from accounts.models import AuditEvent
 from recovery import reset
 from recovery.models import SecurityQuestion
+from tests import test_reset as flows
 from tests.conftest import PASSWORD, client_for
 from tests.test_reset import (
     NEW,
@@ -19,22 +20,17 @@ from tests.test_reset import (
     Page,
     answer,
     begin,
-    fast_hashing,  # noqa: F401 - autouse fixture
     register_app,
     register_questions,
 )
 
+# Fixtures shared with the flow tests (fast_hashing is autouse).
+bank = flows.bank
+fast_hashing = flows.fast_hashing
+
 
 def wrong_code(totp):
     return f"{(int(totp.now()) + 500_000) % 1_000_000:06d}"
-
-
-@pytest.fixture
-def bank(db):
-    return [
-        SecurityQuestion.objects.create(text_ja=f"質問{i}は?", text_en=f"Question {i}?", position=i)
-        for i in range(6)
-    ]
 
 
 # --- Locks ------------------------------------------------------------------------------------
