@@ -170,8 +170,12 @@ def state_user(request, state):
 
 
 def choose_methods(request, state, methods):
-    """Step 2. `methods` were validated against methods_offered() by the form."""
-    state.update(methods=list(methods), questions=None, verified=[], passed=False)
+    """Step 2. `methods` were validated against methods_offered() by the form.
+
+    Choosing again restarts verification but keeps any questions already drawn, so going back
+    and forth cannot shop for easier questions.
+    """
+    state.update(methods=list(methods), verified=[], passed=False)
     _save(request, state)
     audit.record(
         "reset.method_chosen", request=request, user=state_user(request, state),

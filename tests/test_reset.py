@@ -337,6 +337,12 @@ def test_with_more_questions_registered_than_asked_a_decoy_draws_like_a_real_use
     tenant = make_tenant("five", questions_to_register=5)
     user = make_user(tenant, "five@five.example")
     answers = register_questions(user, bank[:5])
+    client = client_for(tenant)
+    drawn = Page(begin(client, user.email)).questions
+    for _ in range(4):  # back to the method page and on again: the same questions
+        client.post(METHOD, {"method": "authenticator"})
+        client.post(METHOD, {"method": "questions"})
+        assert Page(client.get(VERIFY)).questions == drawn
     real = [asked(tenant, user.email) for _ in range(6)]
     decoy = [asked(tenant, "nobody@five.example") for _ in range(6)]
     assert all(len(q) == 3 for q in real + decoy)
