@@ -18,6 +18,7 @@ allauth_patterns = [p for p in allauth_account_urls.urlpatterns if p.name in ALL
 urlpatterns = [
     path("", account_views.home, name="home"),
     path("healthz", account_views.healthz, name="healthz"),
+    path("accounts/password/reset/", include("recovery.reset_urls")),
     path("accounts/", include(allauth_patterns)),
     path("accounts/", include("accounts.urls")),
     path("security-info/", include("recovery.urls")),
