@@ -1,0 +1,275 @@
+"""The outbox: every e-mail is first a row written with the event that causes it, then sent.
+
+queue() writes the row in the caller's transaction and hands it to Celery after commit;
+deliver() sends a row at most once (row lock + state) and backs off exponentially on SMTP
+errors until OUTBOX_MAX_ATTEMPTS; sweep() re-queues rows whose delivery is overdue, so a broker
+outage or a lost task delays an e-mail but never loses it.
+"""
+
+import logging
+import smtplib
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import formataddr
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from tenants.resolution import tenant_url
+
+from .invites import invite_path
+from .models import OutboxEmail
+
+logger = logging.getLogger(__name__)
+
+REMINDER = "reminder"
+PASSWORD_CHANGED = "password_changed"
+INVITE = "invite"
+NEVER_SIGNED_IN = "never_signed_in"
+ADMIN_DIGEST = "admin_digest"
+
+# A retry's task may reach the worker a moment before the row's next_attempt_at (clocks).
+EARLY_TOLERANCE = timedelta(seconds=2)
+# Rows picked up by one sweep; the next sweep takes the rest.
+SWEEP_BATCH = 1000
+
+
+# --- Queueing (web side) --------------------------------------------------------------------
+
+def queue(kind, *, user=None, to_email=None, tenant=None, language=None, context=None,
+          dedupe_key=None):
+    """Record an e-mail in the caller's transaction; Celery delivers it after commit.
+
+    With a dedupe_key, an e-mail already queued under that key is not queued again (None).
+    """
+    fields = dict(
+        kind=kind,
+        user=user,
+        tenant=tenant if tenant is not None else (user.tenant if user is not None else None),
+        to_email=to_email or user.email,
+        language=language or (user.language if user is not None else settings.LANGUAGE_CODE),
+        context=context or {},
+        dedupe_key=dedupe_key,
+    )
+    if dedupe_key:
+        try:
+            with transaction.atomic():
+                row = OutboxEmail.objects.create(**fields)
+        except IntegrityError:
+            return None
+    else:
+        row = OutboxEmail.objects.create(**fields)
+    transaction.on_commit(lambda: enqueue(row.pk), robust=True)
+    return row
+
+
+def enqueue(outbox_id, *, countdown=None) -> bool:
+    """Ask a worker to deliver a row. A broker failure is logged, never raised: the row stays
+    pending and the sweeper queues it again."""
+    from .tasks import deliver_email
+
+    if countdown and deliver_email.app.conf.task_always_eager:
+        # Eager mode ignores countdowns: retrying now would spend every attempt at once.
+        return False
+    try:
+        deliver_email.apply_async((outbox_id,), countdown=countdown)
+    except Exception as exc:  # noqa: BLE001 - kombu/redis raise many types; all mean "not queued"
+        logger.warning("outbox %s not queued (%s: %s); the sweeper will send it",
+                       outbox_id, exc.__class__.__name__, exc)
+        return False
+    return True
+
+
+# --- Delivery (worker side) -----------------------------------------------------------------
+
+@dataclass
+class Delivery:
+    outcome: str  # "sent", "skipped", "retry", "failed", "cancelled"
+    retry_in: float | None = None
+
+
+def retry_delay(attempts: int) -> float:
+    return min(settings.OUTBOX_RETRY_BASE_SECONDS * 2 ** (attempts - 1),
+               settings.OUTBOX_RETRY_MAX_SECONDS)
+
+
+def deliver(outbox_id) -> Delivery:
+    """Send one pending row, at most once, however often its task runs (even concurrently)."""
+    now = timezone.now()
+    with transaction.atomic():
+        row = (
+            OutboxEmail.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("tenant", "user")
+            .filter(pk=outbox_id, state=OutboxEmail.State.PENDING,
+                    next_attempt_at__lte=now + EARLY_TOLERANCE)
+            .first()
+        )
+        if row is None:  # sent, failed, not due yet, or another worker holds it right now
+            return Delivery("skipped")
+        row.attempts += 1
+        if not still_wanted(row):
+            return _finish(row, OutboxEmail.State.CANCELLED, "no longer needed")
+        try:
+            message = build_message(row)
+        except Exception as exc:  # noqa: BLE001 - a broken template will not mend by retrying
+            logger.exception("outbox %s cannot be rendered", row.pk)
+            return _finish(row, OutboxEmail.State.FAILED, _describe(exc))
+        try:
+            send(message)
+        except (smtplib.SMTPException, OSError) as exc:
+            if row.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
+                logger.error("outbox %s failed after %s attempts: %s", row.pk, row.attempts,
+                             _describe(exc))
+                return _finish(row, OutboxEmail.State.FAILED, _describe(exc))
+            delay = retry_delay(row.attempts)
+            row.last_error = _describe(exc)
+            row.next_attempt_at = now + timedelta(seconds=delay)
+            row.save(update_fields=["attempts", "last_error", "next_attempt_at"])
+            return Delivery("retry", retry_in=delay)
+        row.sent_at = timezone.now()
+        return _finish(row, OutboxEmail.State.SENT, "")
+
+
+def _finish(row, state, error):
+    row.state = state
+    row.last_error = error
+    row.save(update_fields=["state", "attempts", "last_error", "sent_at"])
+    return Delivery(str(state))
+
+
+def _describe(exc) -> str:
+    return f"{exc.__class__.__name__}: {exc}"[:500]
+
+
+def still_wanted(row) -> bool:
+    if row.kind == ADMIN_DIGEST:
+        return row.user is None or (row.user.is_active and row.user.is_staff)
+    if row.user is None or not row.user.is_active:
+        return False
+    if row.kind == INVITE:
+        # Once a password is set the invitation has done its job; its link would be a reset.
+        return not row.user.has_usable_password()
+    return True
+
+
+def sweep(overdue_seconds=None) -> int:
+    """Queue again the pending rows whose attempt is overdue; returns how many."""
+    if overdue_seconds is None:
+        overdue_seconds = settings.OUTBOX_SWEEP_AFTER_SECONDS
+    cutoff = timezone.now() - timedelta(seconds=overdue_seconds)
+    ids = list(
+        OutboxEmail.objects.filter(state=OutboxEmail.State.PENDING, next_attempt_at__lte=cutoff)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    queued = sum(enqueue(pk) for pk in ids)
+    if ids:
+        logger.info("outbox sweep: %s overdue, %s queued", len(ids), queued)
+    return queued
+
+
+# --- Rendering ------------------------------------------------------------------------------
+
+def _login_link(row):
+    return tenant_url(row.tenant, reverse("account_login"))
+
+
+def _registration_path():
+    try:
+        return reverse("recovery_security_info")
+    except NoReverseMatch:  # the registration pages are not mounted in this build
+        return "/security-info/"
+
+
+def _links(row) -> dict:
+    if row.kind == INVITE:
+        return {"link": tenant_url(row.tenant, invite_path(row.user))}
+    if row.kind == REMINDER:
+        return {"link": tenant_url(row.tenant, _registration_path())}
+    if row.kind == ADMIN_DIGEST:
+        return {"link": tenant_url(row.tenant, reverse("admin:index"))}
+    return {"link": _login_link(row)}
+
+
+def build_message(row) -> EmailMultiAlternatives:
+    """Subject and bodies in the row's language; the tenant's display name as sender name."""
+    tenant = row.tenant
+    with translation.override(row.language):
+        tenant_name = tenant.name if tenant is not None else _("Identity portal")
+        context = {
+            **row.context,
+            **_links(row),
+            "tenant_name": tenant_name,
+            "name": row.user.get_full_name() if row.user is not None else row.to_email,
+            "to_email": row.to_email,
+        }
+        if "changed_at" in context:
+            context["changed_at"] = datetime.fromisoformat(context["changed_at"])
+        template = f"emails/{row.kind}"
+        subject = " ".join(render_to_string(f"{template}/subject.txt", context).split())
+        text = render_to_string(f"{template}/body.txt", context)
+        html = render_to_string(f"{template}/body.html", context)
+    sender_name = " ".join(str(tenant_name).split())  # no line breaks in a header
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        from_email=formataddr((sender_name, settings.DEFAULT_FROM_EMAIL)),
+        to=[row.to_email],
+        headers={"Auto-Submitted": "auto-generated", "X-Outbox-ID": str(row.pk)},
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+# --- SMTP -----------------------------------------------------------------------------------
+
+# One open connection per worker thread, reused across tasks: opening one per e-mail costs
+# more than sending it.
+_local = threading.local()
+
+
+def _connection():
+    key = (settings.EMAIL_BACKEND, settings.EMAIL_HOST, settings.EMAIL_PORT)
+    if getattr(_local, "key", None) != key or _local.connection is None:
+        close_connection()
+        connection = get_connection(fail_silently=False)
+        connection.open()
+        _local.key, _local.connection = key, connection
+        return connection, True
+    return _local.connection, False
+
+
+def close_connection():
+    connection = getattr(_local, "connection", None)
+    _local.connection = None
+    if connection is not None:
+        try:
+            connection.close()
+        except Exception as exc:  # noqa: BLE001 - closing a broken connection may fail in any way
+            logger.debug("closing the SMTP connection: %s", exc)
+
+
+def send(message):
+    connection, fresh = _connection()
+    try:
+        connection.send_messages([message])
+    except smtplib.SMTPServerDisconnected:
+        close_connection()
+        if fresh:
+            raise
+        # The server dropped an idle connection: one more try on a new one.
+        connection, _fresh = _connection()
+        try:
+            connection.send_messages([message])
+        except Exception:
+            close_connection()
+            raise
+    except Exception:
+        close_connection()
+        raise
