@@ -34,8 +34,9 @@ INVITE = "invite"
 NEVER_SIGNED_IN = "never_signed_in"
 ADMIN_DIGEST = "admin_digest"
 
-# A retry's task may reach the worker a moment before the row's next_attempt_at (clocks).
-EARLY_TOLERANCE = timedelta(seconds=2)
+# A retry's task may reach the worker a moment before the row's next_attempt_at (clock skew
+# between workers). Kept small: an earlier duplicate must not hammer a refusing server.
+EARLY_TOLERANCE = timedelta(milliseconds=200)
 # Rows picked up by one sweep; the next sweep takes the rest.
 SWEEP_BATCH = 1000
 
