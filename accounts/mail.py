@@ -16,6 +16,7 @@ from email.utils import formataddr
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, transaction
+from django.db.models import Case, When
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
@@ -100,47 +101,58 @@ def retry_delay(attempts: int) -> float:
                settings.OUTBOX_RETRY_MAX_SECONDS)
 
 
-def deliver(outbox_id) -> Delivery:
-    """Send one pending row, at most once, however often its task runs (even concurrently)."""
+def deliver(outbox_id, *, batch=None) -> dict:
+    """Send the row outbox_id and up to `batch` other due rows, each at most once, however often
+    their tasks run (even concurrently). Returns {row id: Delivery} for the rows handled.
+
+    The rows are claimed with a row lock (SKIP LOCKED): a second task skips what the first holds,
+    and finds the rows sent once the first commits. Taking several due rows per transaction and
+    SMTP connection is what keeps a burst (many skips at once) fast.
+    """
     now = timezone.now()
+    batch = settings.OUTBOX_DELIVERY_BATCH if batch is None else batch
     with transaction.atomic():
-        row = (
+        rows = list(
             OutboxEmail.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("tenant", "user")
-            .filter(pk=outbox_id, state=OutboxEmail.State.PENDING,
-                    next_attempt_at__lte=now + EARLY_TOLERANCE)
-            .first()
+            .filter(state=OutboxEmail.State.PENDING, next_attempt_at__lte=now + EARLY_TOLERANCE)
+            .order_by(Case(When(pk=outbox_id, then=0), default=1), "next_attempt_at")[:batch]
         )
-        if row is None:  # sent, failed, not due yet, or another worker holds it right now
-            return Delivery("skipped")
-        row.attempts += 1
-        if not still_wanted(row):
-            return _finish(row, OutboxEmail.State.CANCELLED, "no longer needed")
-        try:
-            message = build_message(row)
-        except Exception as exc:  # noqa: BLE001 - a broken template will not mend by retrying
-            logger.exception("outbox %s cannot be rendered", row.pk)
+        deliveries = {row.pk: _deliver_row(row, now) for row in rows}
+        if rows:
+            OutboxEmail.objects.bulk_update(
+                rows, ["state", "attempts", "last_error", "next_attempt_at", "sent_at"]
+            )
+    return deliveries
+
+
+def _deliver_row(row, now) -> Delivery:
+    row.attempts += 1
+    if not still_wanted(row):
+        return _finish(row, OutboxEmail.State.CANCELLED, "no longer needed")
+    try:
+        message = build_message(row)
+    except Exception as exc:  # noqa: BLE001 - a broken template will not mend by retrying
+        logger.exception("outbox %s cannot be rendered", row.pk)
+        return _finish(row, OutboxEmail.State.FAILED, _describe(exc))
+    try:
+        send(message)
+    except (smtplib.SMTPException, OSError) as exc:
+        if row.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
+            logger.error("outbox %s failed after %s attempts: %s", row.pk, row.attempts,
+                         _describe(exc))
             return _finish(row, OutboxEmail.State.FAILED, _describe(exc))
-        try:
-            send(message)
-        except (smtplib.SMTPException, OSError) as exc:
-            if row.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
-                logger.error("outbox %s failed after %s attempts: %s", row.pk, row.attempts,
-                             _describe(exc))
-                return _finish(row, OutboxEmail.State.FAILED, _describe(exc))
-            delay = retry_delay(row.attempts)
-            row.last_error = _describe(exc)
-            row.next_attempt_at = now + timedelta(seconds=delay)
-            row.save(update_fields=["attempts", "last_error", "next_attempt_at"])
-            return Delivery("retry", retry_in=delay)
-        row.sent_at = timezone.now()
-        return _finish(row, OutboxEmail.State.SENT, "")
+        delay = retry_delay(row.attempts)
+        row.last_error = _describe(exc)
+        row.next_attempt_at = now + timedelta(seconds=delay)
+        return Delivery("retry", retry_in=delay)
+    row.sent_at = timezone.now()
+    return _finish(row, OutboxEmail.State.SENT, "")
 
 
 def _finish(row, state, error):
     row.state = state
     row.last_error = error
-    row.save(update_fields=["state", "attempts", "last_error", "sent_at"])
     return Delivery(str(state))
 
 

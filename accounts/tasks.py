@@ -19,10 +19,12 @@ DIGEST_PERIOD = timedelta(days=7)
 
 @shared_task(name="accounts.tasks.deliver_email", ignore_result=True)
 def deliver_email(outbox_id):
-    delivery = mail.deliver(outbox_id)
-    if delivery.retry_in is not None:
-        mail.enqueue(outbox_id, countdown=delivery.retry_in)
-    return delivery.outcome
+    """Returns what happened to outbox_id ("skipped": already handled or not due)."""
+    deliveries = mail.deliver(outbox_id)
+    for pk, delivery in deliveries.items():
+        if delivery.retry_in is not None:
+            mail.enqueue(pk, countdown=delivery.retry_in)
+    return deliveries[outbox_id].outcome if outbox_id in deliveries else "skipped"
 
 
 @shared_task(name="accounts.tasks.sweep_outbox", ignore_result=True)
