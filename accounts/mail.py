@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from email.utils import formataddr
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, transaction
 from django.db.models import Case, When
@@ -67,8 +68,34 @@ def queue(kind, *, user=None, to_email=None, tenant=None, language=None, context
             return None
     else:
         row = OutboxEmail.objects.create(**fields)
-    transaction.on_commit(lambda: enqueue(row.pk), robust=True)
+    transaction.on_commit(kick, robust=True)
     return row
+
+
+# Set while a delivery task is queued and not started yet; the task deletes it when it starts.
+# Rows committed meanwhile need no task of their own: that task will find them. A burst of
+# e-mails (many skips at once) thus costs a few tasks, not one per e-mail.
+KICK_KEY = "outbox:delivery-queued"
+KICK_TTL = 60  # a lost task blocks new ones this long at most; the sweeper covers the gap
+
+
+def kick() -> bool:
+    """After commit: make sure a delivery task is on its way. Never raises (see enqueue)."""
+    from .tasks import deliver_due
+
+    try:
+        if not cache.add(KICK_KEY, 1, KICK_TTL):
+            return True
+    except Exception as exc:  # noqa: BLE001 - no cache: one task per e-mail, still correct
+        logger.warning("outbox: cache unavailable (%s), queueing without coalescing", exc)
+    return _publish(deliver_due, (), on_failure=release_kick)
+
+
+def release_kick():
+    try:
+        cache.delete(KICK_KEY)
+    except Exception as exc:  # noqa: BLE001 - the key expires by itself
+        logger.warning("outbox: cache unavailable (%s)", exc)
 
 
 def enqueue(outbox_id, *, countdown=None) -> bool:
@@ -79,11 +106,17 @@ def enqueue(outbox_id, *, countdown=None) -> bool:
     if countdown and deliver_email.app.conf.task_always_eager:
         # Eager mode ignores countdowns: retrying now would spend every attempt at once.
         return False
+    return _publish(deliver_email, (outbox_id,), countdown=countdown)
+
+
+def _publish(task, args, *, countdown=None, on_failure=None) -> bool:
     try:
-        deliver_email.apply_async((outbox_id,), countdown=countdown)
+        task.apply_async(args, countdown=countdown)
     except Exception as exc:  # noqa: BLE001 - kombu/redis raise many types; all mean "not queued"
-        logger.warning("outbox %s not queued (%s: %s); the sweeper will send it",
-                       outbox_id, exc.__class__.__name__, exc)
+        logger.warning("outbox: %s%s not queued (%s: %s); the sweeper will send it",
+                       task.name, args, exc.__class__.__name__, exc)
+        if on_failure is not None:
+            on_failure()
         return False
     return True
 
@@ -101,24 +134,34 @@ def retry_delay(attempts: int) -> float:
                settings.OUTBOX_RETRY_MAX_SECONDS)
 
 
-def deliver(outbox_id, *, batch=None) -> dict:
-    """Send the row outbox_id and up to `batch` other due rows, each at most once, however often
-    their tasks run (even concurrently). Returns {row id: Delivery} for the rows handled.
+def deliver(outbox_id=None, *, batch=None) -> dict:
+    """Send the row outbox_id (if given) and up to `batch` due rows, each at most once, however
+    often their tasks run (even concurrently). Returns {row id: Delivery} for the rows handled.
 
     The rows are claimed with a row lock (SKIP LOCKED): a second task skips what the first holds,
     and finds the rows sent once the first commits. Taking several due rows per transaction and
     SMTP connection is what keeps a burst (many skips at once) fast.
     """
     now = timezone.now()
+    due = dict(state=OutboxEmail.State.PENDING, next_attempt_at__lte=now + EARLY_TOLERANCE)
+    if outbox_id is not None and not OutboxEmail.objects.filter(pk=outbox_id, **due).exists():
+        # Already sent by a batch (the common case in a burst), failed, or not due yet: a
+        # cheap look instead of a locking transaction.
+        return {}
     batch = settings.OUTBOX_DELIVERY_BATCH if batch is None else batch
     with transaction.atomic():
-        rows = list(
+        claim = (
             OutboxEmail.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("tenant", "user")
-            .filter(state=OutboxEmail.State.PENDING, next_attempt_at__lte=now + EARLY_TOLERANCE)
-            .order_by(Case(When(pk=outbox_id, then=0), default=1), "next_attempt_at")[:batch]
+            .filter(**due)
         )
-        deliveries = {row.pk: _deliver_row(row, now) for row in rows}
+        if outbox_id is not None:  # the task's own row first
+            claim = claim.order_by(Case(When(pk=outbox_id, then=0), default=1), "next_attempt_at")
+        else:
+            claim = claim.order_by("next_attempt_at")
+        rows = list(claim[:batch])
+        sites = {}  # tenant id -> site root URL, looked up once per batch
+        deliveries = {row.pk: _deliver_row(row, now, sites) for row in rows}
         if rows:
             OutboxEmail.objects.bulk_update(
                 rows, ["state", "attempts", "last_error", "next_attempt_at", "sent_at"]
@@ -126,12 +169,12 @@ def deliver(outbox_id, *, batch=None) -> dict:
     return deliveries
 
 
-def _deliver_row(row, now) -> Delivery:
+def _deliver_row(row, now, sites) -> Delivery:
     row.attempts += 1
     if not still_wanted(row):
         return _finish(row, OutboxEmail.State.CANCELLED, "no longer needed")
     try:
-        message = build_message(row)
+        message = build_message(row, sites=sites)
     except Exception as exc:  # noqa: BLE001 - a broken template will not mend by retrying
         logger.exception("outbox %s cannot be rendered", row.pk)
         return _finish(row, OutboxEmail.State.FAILED, _describe(exc))
@@ -189,10 +232,6 @@ def sweep(overdue_seconds=None) -> int:
 
 # --- Rendering ------------------------------------------------------------------------------
 
-def _login_link(row):
-    return tenant_url(row.tenant, reverse("account_login"))
-
-
 def _registration_path():
     try:
         return reverse("recovery_security_info")
@@ -200,24 +239,35 @@ def _registration_path():
         return "/security-info/"
 
 
-def _links(row) -> dict:
+def _platform_site() -> str:
+    # Platform operators (no tenant) sign in on the platform host.
+    scheme = "https" if settings.PRODUCTION else "http"
+    port = getattr(settings, "PORTAL_PUBLIC_PORT", "")
+    return f"{scheme}://{settings.PLATFORM_HOSTS[0]}{':' + str(port) if port else ''}"
+
+
+def _link_path(row) -> str:
     if row.kind == INVITE:
-        return {"link": tenant_url(row.tenant, invite_path(row.user))}
+        return invite_path(row.user)
     if row.kind == REMINDER:
-        return {"link": tenant_url(row.tenant, _registration_path())}
+        return _registration_path()
     if row.kind == ADMIN_DIGEST:
-        return {"link": tenant_url(row.tenant, reverse("admin:index"))}
-    return {"link": _login_link(row)}
+        return reverse("admin:index")
+    return reverse("account_login")
 
 
-def build_message(row) -> EmailMultiAlternatives:
+def build_message(row, *, sites=None) -> EmailMultiAlternatives:
     """Subject and bodies in the row's language; the tenant's display name as sender name."""
     tenant = row.tenant
+    sites = {} if sites is None else sites
+    if row.tenant_id not in sites:
+        sites[row.tenant_id] = tenant_url(tenant, "") if tenant is not None else _platform_site()
+    site = sites[row.tenant_id]
     with translation.override(row.language):
         tenant_name = tenant.name if tenant is not None else _("Identity portal")
         context = {
             **row.context,
-            **_links(row),
+            "link": site + _link_path(row),
             "tenant_name": tenant_name,
             "name": row.user.get_full_name() if row.user is not None else row.to_email,
             "to_email": row.to_email,

@@ -27,6 +27,23 @@ def deliver_email(outbox_id):
     return deliveries[outbox_id].outcome if outbox_id in deliveries else "skipped"
 
 
+@shared_task(name="accounts.tasks.deliver_due", ignore_result=True)
+def deliver_due():
+    """Send every due row, a batch per transaction; a full batch calls in another worker."""
+    mail.release_kick()  # rows committed from now on queue a task of their own
+    handled = 0
+    while True:
+        deliveries = mail.deliver()
+        for pk, delivery in deliveries.items():
+            if delivery.retry_in is not None:
+                mail.enqueue(pk, countdown=delivery.retry_in)
+        handled += len(deliveries)
+        if len(deliveries) < settings.OUTBOX_DELIVERY_BATCH:
+            return handled
+        if not deliver_due.app.conf.task_always_eager:
+            mail.kick()
+
+
 @shared_task(name="accounts.tasks.sweep_outbox", ignore_result=True)
 def sweep_outbox(overdue_seconds=None):
     return mail.sweep(overdue_seconds)

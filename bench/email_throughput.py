@@ -147,12 +147,13 @@ def main():
             "EMAIL_HOST": "127.0.0.1",
             "EMAIL_PORT": str(sink.port),
             "EMAIL_USE_TLS": "false",
+            "DEBUG": "false",  # as deployed: no per-query debug bookkeeping
         }
         log = open(ROOT / "var" / "bench-workers.log", "w")  # noqa: SIM115 - closed below
         started = time.monotonic()
         for n in range(args.workers):
             workers.append(subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "portal", "worker", "-c", "1",
+                [sys.executable, "-m", "celery", "-A", "portal", "worker", "-P", "solo",
                  "-n", f"bench{n}@%h", "-l", "WARNING", "--without-gossip", "--without-mingle",
                  "--without-heartbeat"],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail as django_mail
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -13,7 +14,7 @@ from accounts import audit, mail
 from accounts.models import OutboxEmail, User
 from accounts.notifications import invite_user, notify_password_changed, remind_to_register
 from accounts.services import provision_user
-from accounts.tasks import deliver_email, nudge_never_signed_in, send_admin_digests
+from accounts.tasks import deliver_due, deliver_email, nudge_never_signed_in, send_admin_digests
 from portal.celery import app as celery_app
 from recovery.models import RecoveryProfile
 
@@ -308,3 +309,15 @@ def test_smtp_refusal_is_retried_with_backoff_then_failed_and_never_duplicated(
         assert "パスワードが変更されました" in message["Subject"]
         assert "http://demo.localhost/accounts/login/" in text_body(message)
         assert "http://demo.localhost/accounts/login/" in html_body(message)
+
+
+@pytest.mark.django_db
+def test_a_burst_of_emails_shares_the_delivery_task_already_queued(tenant, make_user):
+    users = [make_user(tenant, f"b{i}@demo.example") for i in range(3)]
+    cache.set(mail.KICK_KEY, 1)  # a delivery task is queued and has not started yet
+    for user in users:
+        notify_password_changed(user)  # autocommit: after commit, no task of its own
+    assert not django_mail.outbox
+    assert deliver_due() == 3  # the queued task, when it runs, takes every committed row
+    assert sorted(m.to[0] for m in django_mail.outbox) == sorted(u.email for u in users)
+    assert deliver_due() == 0

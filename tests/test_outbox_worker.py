@@ -20,6 +20,7 @@ from django.db import connections, transaction
 from accounts import mail
 from accounts.models import OutboxEmail
 from accounts.notifications import notify_password_changed, remind_to_register
+from accounts.services import provision_user  # no password: no slow hashing per user
 from accounts.tasks import deliver_email, sweep_outbox
 from portal.celery import app as celery_app
 
@@ -124,7 +125,7 @@ def test_smtp_refusal_is_retried_then_failed_and_no_duplicate_once_smtp_is_back(
 
 
 def test_the_same_task_delivered_many_times_sends_each_email_once(tenant, make_user, smtp):
-    users = [make_user(tenant, f"u{i}@demo.example") for i in range(12)]
+    users = [provision_user(tenant=tenant, email=f"u{i}@demo.example") for i in range(12)]
     with worker(pool="threads", concurrency=4):
         rows = [notify_password_changed(u) for u in users]  # one task each, after commit
         for row in rows:  # the broker redelivers every task twice more, concurrently
@@ -136,6 +137,18 @@ def test_the_same_task_delivered_many_times_sends_each_email_once(tenant, make_u
     assert len(smtp.messages) == 12
     assert sorted(rcpt[0] for rcpt, _m in smtp.messages) == sorted(u.email for u in users)
     assert len({m["X-Outbox-ID"] for _r, m in smtp.messages}) == 12
+
+
+def test_a_burst_of_skips_is_delivered_once_each_while_the_worker_runs(tenant, make_user, smtp):
+    users = [provision_user(tenant=tenant, email=f"burst{i}@demo.example") for i in range(40)]
+    with worker(pool="threads", concurrency=2):
+        for user in users:  # each skip its own transaction; tasks are coalesced (accounts.mail.kick)
+            with transaction.atomic():
+                remind_to_register(user)
+        smtp.handler.wait_for(40)
+        wait_until(lambda: states() == ["sent"] * 40)
+        time.sleep(0.5)
+    assert sorted(rcpt[0] for rcpt, _m in smtp.messages) == sorted(u.email for u in users)
 
 
 @contextmanager
@@ -183,7 +196,7 @@ def broker(url):
 
 
 def test_broker_outage_loses_nothing_and_the_sweeper_sends_each_once(tenant, make_user, smtp):
-    users = [make_user(tenant, f"s{i}@demo.example") for i in range(5)]
+    users = [provision_user(tenant=tenant, email=f"s{i}@demo.example") for i in range(5)]
     with own_redis() as (url, start, stop), broker(url):
         stop()  # Redis is down while the users skip
         for user in users:
