@@ -1,9 +1,10 @@
 """The outbox: every e-mail is first a row written with the event that causes it, then sent.
 
-queue() writes the row in the caller's transaction and hands it to Celery after commit;
-deliver() sends a row at most once (row lock + state) and backs off exponentially on SMTP
-errors until OUTBOX_MAX_ATTEMPTS; sweep() re-queues rows whose delivery is overdue, so a broker
-outage or a lost task delays an e-mail but never loses it.
+queue() writes the row in the caller's transaction and, after commit, kick() makes sure a
+delivery task is on its way (one for a burst); deliver() claims due rows (row lock, SKIP LOCKED)
+and sends each at most once, backing off exponentially on SMTP errors until OUTBOX_MAX_ATTEMPTS;
+sweep() re-queues rows whose delivery is overdue, so a broker outage or a lost task delays an
+e-mail but never loses it. accounts.tasks wraps these as Celery tasks.
 """
 
 import logging
