@@ -16,6 +16,7 @@ KINDS = {
     "method.registered": _("Recovery method registered"),
     "method.removed": _("Recovery method removed"),
     "methods.cleared_by_admin": _("Re-registration required by admin"),
+    "methods.reconfirmed": _("Recovery methods re-confirmed"),
     "reset.started": _("Password reset started"),
     "reset.method_chosen": _("Reset method chosen"),
     "reset.verify_failed": _("Reset verification failed"),
@@ -23,6 +24,9 @@ KINDS = {
     "reset.locked": _("Password reset locked"),
     "reset.unlocked": _("Password reset unlocked"),
     "reset.completed": _("Password reset completed"),
+    "user.created": _("User created by admin"),
+    "user.deactivated": _("User deactivated by admin"),
+    "users.imported": _("Users imported from CSV"),
 }
 
 

@@ -36,7 +36,8 @@ PLATFORM_HOSTS = env.list("PLATFORM_HOSTS", default=["localhost", "127.0.0.1", "
 PORTAL_BASE_DOMAIN = env("PORTAL_BASE_DOMAIN", default="localhost")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Our admin site (OTP-verified, tenant-scoped) as the default admin.site.
+    "portal.apps.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -69,6 +70,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "portal.middleware.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -126,7 +128,7 @@ else:
 
 # Sessions live in the database with the cache in front: any web node can read them, and they
 # survive a cache outage.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_ENGINE = "portal.sessions"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 12)
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -265,6 +267,12 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
+
+# --- Admin import/export ---------------------------------------------------------------------
+# Imports run in one transaction and roll back as a whole when any row is invalid.
+IMPORT_EXPORT_USE_TRANSACTIONS = True
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = None
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = None
 
 LOGGING = {
     "version": 1,

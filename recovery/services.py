@@ -9,11 +9,11 @@ from datetime import timedelta
 
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import audit
+from accounts import audit, notifications
 
 from .models import RecoveryProfile, SecurityAnswer, SecurityQuestion, SecurityQuestionsDevice
 
@@ -124,6 +124,24 @@ def authenticator_uri(device) -> str:
     return device.config_url
 
 
+def verify_authenticator_code(device, code) -> bool:
+    """The one check of an authenticator code: django-otp's TOTP window, throttle and replay guard.
+
+    A code whose time step was already used (last_t) is refused, so a code works only once.
+    """
+    code = (code or "").strip()
+    if not (len(code) == 6 and code.isascii() and code.isdigit()):
+        return False
+    return device.verify_token(code)
+
+
+def pending_authenticator(user, device_id):
+    """The user's own unfinished setup with this id, or None (expired, replaced or not theirs)."""
+    if not device_id:
+        return None
+    return TOTPDevice.objects.filter(pk=device_id, user=user, confirmed=False).first()
+
+
 def authenticator_device(user):
     return TOTPDevice.objects.filter(user=user, confirmed=True).first()
 
@@ -152,6 +170,70 @@ def mark_methods_confirmed(user):
     )
 
 
+def reconfirm_methods(user, *, request=None):
+    """The user says the registered methods are still current: the interval starts again."""
+    mark_methods_confirmed(user)
+    audit.record("methods.reconfirmed", request=request, user=user)
+
+
+def record_nudge_shown(user, *, request=None, reason=None):
+    RecoveryProfile.objects.update_or_create(user=user, defaults={"last_nudged_at": timezone.now()})
+    audit.record("nudge.shown", request=request, user=user, reason=reason)
+
+
+@transaction.atomic
+def record_skip(user, *, request=None):
+    """The user skipped registration: count it, audit it, and ask for a reminder e-mail."""
+    profile_for(user)
+    RecoveryProfile.objects.filter(user=user).update(
+        skip_count=F("skip_count") + 1, last_skipped_at=timezone.now()
+    )
+    audit.record("nudge.skipped", request=request, user=user)
+    notifications.remind_to_register(user)
+
+
+class RegistrationStatus:
+    """What one user has registered, read in one query (the sign-in nudge relies on that)."""
+
+    def __init__(self, methods, methods_confirmed_at, questions_since=None, authenticator_since=None):
+        self.methods = methods
+        self.methods_confirmed_at = methods_confirmed_at
+        self.questions_since = questions_since
+        self.authenticator_since = authenticator_since
+
+
+def registration_status(user) -> RegistrationStatus:
+    from accounts.models import User
+
+    confirmed_questions = SecurityQuestionsDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
+    confirmed_totp = TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
+    row = (
+        User.objects.filter(pk=user.pk)
+        .annotate(
+            questions_since=Subquery(confirmed_questions.values("created_at")[:1]),
+            authenticator_since=Subquery(confirmed_totp.values("created_at")[:1]),
+            has_questions=Exists(confirmed_questions),
+            has_authenticator=Exists(confirmed_totp),
+        )
+        .values(
+            "has_questions", "has_authenticator", "questions_since", "authenticator_since",
+            "recovery__methods_confirmed_at",
+        )
+        .first()
+    ) or {}
+    methods = set()
+    if row.get("has_questions"):
+        methods.add(QUESTIONS)
+    if row.get("has_authenticator"):
+        methods.add(AUTHENTICATOR)
+    return RegistrationStatus(
+        methods,
+        row.get("recovery__methods_confirmed_at"),
+        questions_since=row.get("questions_since"),
+        authenticator_since=row.get("authenticator_since"),
+    )
+
+
 def users_with_methods(queryset):
     """Annotate has_questions / has_authenticator on a user queryset (one query, no N+1)."""
     return queryset.annotate(
@@ -163,26 +245,16 @@ def users_with_methods(queryset):
 
 
 def registered_methods(user) -> set[str]:
-    from accounts.models import User
-
-    row = (
-        users_with_methods(User.objects.filter(pk=user.pk))
-        .values("has_questions", "has_authenticator")
-        .first()
-    ) or {}
-    methods = set()
-    if row.get("has_questions"):
-        methods.add(QUESTIONS)
-    if row.get("has_authenticator"):
-        methods.add(AUTHENTICATOR)
-    return methods
+    return registration_status(user).methods
 
 
 def reconfirm_due(policy, profile, now=None) -> bool:
-    if not policy.reconfirm_days or profile is None or profile.methods_confirmed_at is None:
+    """profile: a RecoveryProfile or a RegistrationStatus (both carry methods_confirmed_at)."""
+    confirmed_at = getattr(profile, "methods_confirmed_at", None)
+    if not policy.reconfirm_days or confirmed_at is None:
         return False
     now = now or timezone.now()
-    return profile.methods_confirmed_at + timedelta(days=policy.reconfirm_days) <= now
+    return confirmed_at + timedelta(days=policy.reconfirm_days) <= now
 
 
 @transaction.atomic

@@ -1,11 +1,31 @@
 from allauth.account.stages import LoginStage
+from allauth.core.internal.httpkit import headed_redirect_response
+
+from . import policy, services
 
 
 class NudgeStage(LoginStage):
-    """"Keep your account secure": asks for recovery methods after sign-in (SPEC.md flow A)."""
+    """"Keep your account secure": asks for recovery methods after sign-in (SPEC.md flow A).
+
+    Runs before the session is logged in, so until it exits nothing else of the portal is
+    reachable; skipping (where allowed) or registering exits it.
+    """
 
     key = "portal_nudge"
     urlname = "recovery_nudge"
 
     def handle(self):
-        return None, True
+        # One query: the policy came with request.tenant.
+        if policy.nudge_reason(self.login.user, getattr(self.request, "tenant", None)) is None:
+            return None, True
+        return headed_redirect_response(self.urlname), True
+
+    def exit(self):
+        # A code from the authenticator registered during this sign-in proves the second
+        # factor: django-otp's user_logged_in receiver then marks the session verified.
+        device_id = self.state.get("otp_device_id")
+        if device_id:
+            device = services.authenticator_device(self.login.user)
+            if device is not None and device.pk == device_id:
+                self.login.user.otp_device = device
+        return super().exit()

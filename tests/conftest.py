@@ -40,6 +40,14 @@ def tenant(make_tenant):
 
 
 @pytest.fixture
+def no_nudge(tenant):
+    """For tests of sign-in itself: the registration nudge (on by default) has its own tests."""
+    tenant.policy.nudge_enabled = False
+    tenant.policy.save()
+    return tenant
+
+
+@pytest.fixture
 def other_tenant(make_tenant):
     return make_tenant("acme", "ACME Ltd.")
 

@@ -233,13 +233,13 @@ def test_weekly_digest_tells_each_admin_their_tenants_numbers_once(
     [message] = sent_to(admin.email)
     assert message.subject == "Weekly registration summary for Demo Corporation"
     body = message.body
-    for line in ("Users: 4", "Registered: 1", "Skipped, not registered: 1",
+    for line in ("Active users: 4", "Registered: 1", "Skipped, not registered: 1",
                  "Not registered yet: 2", "Registration skipped: 1", "Password resets: 1",
                  "Reset lockouts: 1"):
         assert line in body, line
     assert "http://demo.localhost/admin/" in body
     [acme] = sent_to("admin@acme.example")
-    assert "ユーザー数: 2" in acme.body
+    assert "有効なユーザー数: 2" in acme.body
     with django_capture_on_commit_callbacks(execute=True):
         assert send_admin_digests() == 0  # beat fired twice this week
     assert len(django_mail.outbox) == 2

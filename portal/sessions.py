@@ -1,0 +1,51 @@
+"""Database sessions with the cache in front, that keep working when the cache is down.
+
+Django's cached_db store raises when Redis is unreachable; here a cache failure is a cache miss
+(read from the database) or a skipped cache write, so nobody is logged out by a Redis outage.
+"""
+
+import logging
+
+from django.contrib.sessions.backends.cached_db import SessionStore as CachedDBStore
+
+log = logging.getLogger(__name__)
+
+
+class _TolerantCache:
+    def __init__(self, cache):
+        self._cache = cache
+
+    def get(self, key, default=None):
+        try:
+            return self._cache.get(key, default)
+        except Exception:  # noqa: BLE001 - any cache failure is a miss
+            log.warning("session cache unavailable; reading the database")
+            return default
+
+    def set(self, *args, **kwargs):
+        try:
+            return self._cache.set(*args, **kwargs)
+        except Exception:  # noqa: BLE001 - the database copy is the one that counts
+            log.warning("session cache unavailable; not cached")
+
+    def __contains__(self, key):
+        try:
+            return key in self._cache
+        except Exception:  # noqa: BLE001 - unknown; the database answers exists()
+            return False
+
+    def __getattr__(self, name):
+        return getattr(self._cache, name)
+
+    def delete(self, key):
+        # A stale cached copy of a deleted session would keep it alive: do not hide this one.
+        try:
+            return self._cache.delete(key)
+        except Exception:  # noqa: BLE001
+            log.error("session cache unavailable; could not delete %s", key[:12])
+
+
+class SessionStore(CachedDBStore):
+    def __init__(self, session_key=None):
+        super().__init__(session_key)
+        self._cache = _TolerantCache(self._cache)
