@@ -24,6 +24,7 @@ from accounts.services import provision_user  # no password: no slow hashing per
 from accounts.tasks import deliver_email, sweep_outbox
 from portal.celery import app as celery_app
 
+from .conftest import client_for, sign_in
 from .smtp_sink import SmtpSink, free_port, html_body, text_body
 
 pytestmark = [
@@ -195,23 +196,31 @@ def broker(url):
         celery_app._after_fork()
 
 
+NUDGE_SKIP = "/security-info/keep-your-account-secure/skip/"
+
+
 def test_broker_outage_loses_nothing_and_the_sweeper_sends_each_once(tenant, make_user, smtp):
-    users = [provision_user(tenant=tenant, email=f"s{i}@demo.example") for i in range(5)]
+    users = [make_user(tenant, f"s{i}@demo.example") for i in range(3)]
     with own_redis() as (url, start, stop), broker(url):
-        stop()  # Redis is down while the users skip
+        stop()  # Redis (the broker) is down while the users sign in and skip the nudge
         for user in users:
+            client = client_for(tenant)
+            assert sign_in(client, user.email)["Location"].startswith("/security-info/")
             began = time.monotonic()
-            with transaction.atomic():
-                remind_to_register(user)  # must not raise after commit
+            skipped = client.post(NUDGE_SKIP)
+            assert skipped.status_code == 302 and skipped["Location"] == "/"  # no error page
             assert time.monotonic() - began < 3
-        assert states() == ["pending"] * 5
+            assert "_auth_user_id" in client.session
+            assert client.get("/").status_code == 200
+        assert states() == ["pending"] * 3
         assert not OutboxEmail.objects.exclude(attempts=0).exists()
 
         start()  # Redis is back; the beat's next sweep re-queues the overdue rows
         with worker():
             sweep_outbox.delay(0)
-            smtp.handler.wait_for(5)
-            wait_until(lambda: states() == ["sent"] * 5)
+            smtp.handler.wait_for(3)
+            wait_until(lambda: states() == ["sent"] * 3)
             sweep_outbox.delay(0)  # a second sweep finds nothing to send
             time.sleep(1.0)
     assert sorted(rcpt[0] for rcpt, _m in smtp.messages) == sorted(u.email for u in users)
+    assert all("本人確認方法" in m["Subject"] for _r, m in smtp.messages)
