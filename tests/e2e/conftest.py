@@ -6,6 +6,7 @@ database). Tenants are reached by name: chromium resolves *.localhost to this ma
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,7 @@ class Shots:
     def __init__(self, folder: Path):
         self.folder = folder
         self.count = 0
+        shutil.rmtree(folder, ignore_errors=True)  # only this run's pictures, no stale failure/
         folder.mkdir(parents=True, exist_ok=True)
 
     def __call__(self, page, label):
@@ -77,6 +79,7 @@ def open_page(browser, request, live_server):
 
     def open_(tenant, device=DESKTOP, locale="ja"):
         context = browser.new_context(locale=locale, **device)
+        context.set_default_timeout(10_000)  # a local server answers at once: fail fast
         contexts.append(context)
         page = context.new_page()
         port = live_server.url.rsplit(":", 1)[1]
