@@ -15,7 +15,7 @@ from recovery.models import SecurityAnswer
 from tests.test_nudge import fast_hashing  # noqa: F401 - autouse fixture
 
 from .conftest import DESKTOP, PHONE
-from .steps import NUDGE, click, path_of, sign_in, sign_out
+from .steps import NARROW, NUDGE, click, path_of, sign_in, sign_out
 
 # serialized_rollback: the flush after each test must not lose the built-in question bank.
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -161,3 +161,34 @@ def test_4_phone_only_enters_the_key_by_hand(open_page, shots, tenant, user, loc
     expect(page.get_by_role("status")).to_have_text(text["done"])
     shots(page, "registered")
     assert AuditEvent.objects.filter(user=user, kind="method.registered", data__method="authenticator").exists()
+
+
+def test_every_registration_page_in_english_on_a_small_phone(open_page, shots, tenant, user):
+    """The pages the scenarios above see only in Japanese, with their errors, at 360 px."""
+    page, base = open_page(tenant, {**PHONE, "viewport": NARROW}, "en")
+    sign_in(page, base, user.email, path="/security-info/")
+    click(page, "Set up a different method", tap=True)
+    page.get_by_label("Choose a method").select_option(label="Security questions")
+    click(page, "Confirm", tap=True)
+    click(page, "Done", tap=True)  # nothing chosen: every field says so
+    expect(page.locator("main .errorlist")).to_have_count(6)
+    shots(page, "questions-errors")
+    click(page, "Back", tap=True)
+    assert path_of(page) == NUDGE
+    click(page, "Set up a different method", tap=True)
+    page.get_by_label("Choose a method").select_option(label="Authenticator app")
+    click(page, "Confirm", tap=True)
+    expect(page.locator("main h2")).to_have_text("Authenticator app")
+    shots(page, "authenticator-intro")
+    click(page, "Next", tap=True)
+    secret = page.locator("#secret-key").inner_text().replace(" ", "")
+    click(page, "Next", tap=True)
+    page.get_by_label("6-digit code").fill("12a")
+    click(page, "Next", tap=True)
+    expect(page.locator("#id_code_errors")).to_be_visible()
+    shots(page, "code-error")
+    page.get_by_label("6-digit code").fill(pyotp.TOTP(secret).now())
+    click(page, "Next", tap=True)
+    click(page, "Done", tap=True)
+    assert path_of(page) == "/security-info/"
+    shots(page, "security-info")

@@ -118,6 +118,8 @@ def test_6_forgot_password_with_security_questions_on_a_small_phone(open_page, s
         t("The answers are not correct. Check them and try again."))
     expect(page.locator("h1")).to_have_text(t("Verify it is you"))
     shots(page, "wrong-answer")
+    answers_shown = page.locator("main form input[type=text]").evaluate_all("els => els.map(el => el.value)")
+    assert answers_shown == ["", "", ""], "answers are never sent back to the browser"
 
     page.wait_for_timeout(1100)  # django-otp throttles 1 s after a failure; a person is slower
     answer_questions(page, by_wording)
