@@ -4,6 +4,7 @@ The server under test is pytest-django's live server (the real Django stack on t
 database). Tenants are reached by name: chromium resolves *.localhost to this machine.
 """
 
+import importlib
 import os
 import re
 import shutil
@@ -49,6 +50,19 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def question_bank(transactional_db):
+    """The built-in questions, put back by their own migration: a transactional test's flush
+    empties every table, and serialized_rollback is not restored reliably once another test
+    has set the database up."""
+    from django.apps import apps
+
+    from recovery.models import SecurityQuestion
+
+    if not SecurityQuestion.objects.filter(tenant=None).exists():
+        importlib.import_module("recovery.migrations.0002_question_bank").add_bank(apps, None)
 
 
 class Shots:

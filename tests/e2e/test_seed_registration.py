@@ -17,8 +17,7 @@ from tests.test_nudge import fast_hashing  # noqa: F401 - autouse fixture
 from .conftest import DESKTOP, PHONE
 from .steps import NARROW, NUDGE, click, path_of, sign_in, sign_out
 
-# serialized_rollback: the flush after each test must not lose the built-in question bank.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("question_bank")]
 
 DEEP = "/accounts/password/change/"
 ANSWERS = ["Tokyo", "Mochi", "Blue whale"]

@@ -20,8 +20,8 @@ from .conftest import DESKTOP, PHONE
 from .steps import NARROW, check_page, click, path_of, sign_in
 
 pytestmark = [
-    # serialized_rollback: the flush after each test must not lose the built-in question bank.
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("question_bank"),
     pytest.mark.skipif(
         importlib.util.find_spec("recovery.reset_views") is None,
         reason="the reset wizard (recovery.reset_views, account_reset_password) is not merged yet",
