@@ -24,6 +24,9 @@ KINDS = {
     "reset.locked": _("Password reset locked"),
     "reset.unlocked": _("Password reset unlocked"),
     "reset.completed": _("Password reset completed"),
+    "user.created": _("User created by admin"),
+    "user.deactivated": _("User deactivated by admin"),
+    "users.imported": _("Users imported from CSV"),
 }
 
 

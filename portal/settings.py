@@ -35,7 +35,8 @@ PLATFORM_HOSTS = env.list("PLATFORM_HOSTS", default=["localhost", "127.0.0.1", "
 PORTAL_BASE_DOMAIN = env("PORTAL_BASE_DOMAIN", default="localhost")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Our admin site (OTP-verified, tenant-scoped) as the default admin.site.
+    "portal.apps.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.usersessions",
+    "allauth.idp.oidc",
     "import_export",
     "tenants",
     "accounts",
@@ -170,6 +172,33 @@ ACCOUNT_LOGIN_TIMEOUT = 15 * 60
 ACCOUNT_PREVENT_ENUMERATION = True
 USERSESSIONS_TRACK_ACTIVITY = False
 
+# --- OpenID Connect provider (allauth.idp.oidc) ----------------------------------------------
+# Each tenant host is its own issuer (the request's root URL). Signing keys are RSA PEMs, newest
+# first: the first one signs, the others stay in the JWKS so tokens they signed still verify
+# during a rotation. From OIDC_PRIVATE_KEYS (PEM blocks, concatenated) or OIDC_PRIVATE_KEY_FILES
+# (comma-separated paths; `make run` creates var/oidc-key.pem). Never committed.
+IDP_OIDC_ADAPTER = "accounts.oidc.OIDCAdapter"
+IDP_OIDC_ROTATE_REFRESH_TOKEN = True
+IDP_OIDC_REFRESH_TOKEN_EXPIRES_IN = env.int("OIDC_REFRESH_TOKEN_EXPIRES_IN", default=30 * 24 * 3600)
+
+
+def _oidc_private_keys():
+    marker = "-----BEGIN"
+    pems = [marker + block for block in env("OIDC_PRIVATE_KEYS", default="").split(marker)[1:]]
+    if not pems:
+        default_file = BASE_DIR / "var" / "oidc-key.pem"
+        paths = env.list("OIDC_PRIVATE_KEY_FILES", default=[str(default_file)] if default_file.exists() else [])
+        pems = [Path(path).read_text() for path in paths]
+    if not pems and TESTING:
+        # Tests get a throw-away key per run.
+        from accounts.management.commands.generate_oidc_key import new_private_key_pem
+
+        pems = [new_private_key_pem()]
+    return [{"pem": pem.strip() + "\n"} for pem in pems]
+
+
+IDP_OIDC_PRIVATE_KEYS = _oidc_private_keys()
+
 # --- i18n -----------------------------------------------------------------------------------
 LANGUAGE_CODE = "ja"
 LANGUAGES = [("ja", _("Japanese")), ("en", _("English"))]
@@ -239,6 +268,12 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
+
+# --- Admin import/export ---------------------------------------------------------------------
+# Imports run in one transaction and roll back as a whole when any row is invalid.
+IMPORT_EXPORT_USE_TRANSACTIONS = True
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = None
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = None
 
 LOGGING = {
     "version": 1,

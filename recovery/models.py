@@ -1,8 +1,12 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+
+QUESTION_MIN_LENGTH = 3  # and at most 200 (the fields' max_length)
+MAX_CUSTOM_QUESTIONS = 20
 
 
 class SecurityQuestion(models.Model):
@@ -26,6 +30,22 @@ class SecurityQuestion(models.Model):
 
     def __str__(self):
         return self.text
+
+    def clean(self):
+        errors = {}
+        for field in ("text_ja", "text_en"):
+            text = (getattr(self, field) or "").strip()
+            setattr(self, field, text)
+            if len(text) < QUESTION_MIN_LENGTH:
+                errors[field] = _("Write at least %(min)d characters.") % {"min": QUESTION_MIN_LENGTH}
+        if self.tenant_id is not None:
+            others = SecurityQuestion.objects.filter(tenant_id=self.tenant_id).exclude(pk=self.pk)
+            if others.count() >= MAX_CUSTOM_QUESTIONS:
+                errors.setdefault("__all__", []).append(_(
+                    "An organisation can have at most %(max)d custom questions."
+                ) % {"max": MAX_CUSTOM_QUESTIONS})
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def text(self):

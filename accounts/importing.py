@@ -1,0 +1,220 @@
+"""CSV import and export of a tenant's users and of its audit trail (django-import-export).
+
+Import rules: columns email, name, language, active; every row is checked in a dry run first,
+and the real import runs in one transaction that rolls back when any row fails. New users are
+created by accounts.services.provision_user and invited, like users made one by one.
+"""
+
+import json
+
+import tablib
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+from import_export import fields, resources, widgets
+from import_export.formats import base_formats
+from import_export.instance_loaders import CachedInstanceLoader
+
+from tenants.admin_scoping import spreadsheet_safe
+
+from . import audit
+from .models import AuditEvent, User
+from .notifications import invite_user
+from .services import provision_user
+
+IMPORT_COLUMNS = ("email", "name", "language", "active")
+REQUIRED_COLUMNS = ("email",)
+MAX_IMPORT_BYTES = 2 * 1024 * 1024  # ~20,000 users; anything bigger is not a user list
+LANGUAGES = {"ja", "en"}
+
+
+class ImportFileError(ValueError):
+    """The uploaded file cannot be read as a user list; the message says what to do."""
+
+
+def decode_csv_bytes(data: bytes) -> str:
+    """UTF-8 (with or without the BOM Excel writes) or Shift_JIS (cp932, Excel's "CSV")."""
+    if b"\x00" in data:
+        raise ImportFileError(_("The file is not a CSV text file (it contains binary data)."))
+    for encoding in ("utf-8-sig", "cp932"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ImportFileError(
+        _("The file is neither UTF-8 nor Shift_JIS text. Save it as “CSV UTF-8” and try again.")
+    )
+
+
+class SpreadsheetCSV(base_formats.CSV):
+    """CSV that reads Excel's encodings and writes text that spreadsheets show, never run."""
+
+    def get_title(self):
+        return "csv"
+
+    def is_binary(self):
+        return True  # hand us the raw bytes: we work out the encoding ourselves
+
+    def get_read_mode(self):
+        return "rb"
+
+    def create_dataset(self, in_stream, **kwargs):
+        if isinstance(in_stream, bytes):
+            in_stream = decode_csv_bytes(in_stream)
+        try:
+            return tablib.import_set(in_stream, format="csv", **kwargs)
+        except Exception as exc:  # noqa: BLE001 - csv.Error and tablib's own: one clear message
+            raise ImportFileError(_("The file could not be read as CSV.")) from exc
+
+    def export_data(self, dataset, **kwargs):
+        # The BOM makes Excel read UTF-8 (Japanese names) correctly.
+        return "\ufeff" + dataset.export("csv", **kwargs)
+
+
+class SafeExportMixin:
+    """Every exported cell is spreadsheet-safe (=, +, -, @ cannot start a formula)."""
+
+    def export_field(self, field, instance, **kwargs):
+        return spreadsheet_safe(super().export_field(field, instance, **kwargs))
+
+
+class ActiveWidget(widgets.BooleanWidget):
+    def clean(self, value, row=None, **kwargs):
+        if value is None or str(value).strip() == "":
+            return True  # a new user is active unless the file says otherwise
+        text = str(value).strip().lower()
+        if text in {"1", "true", "yes", "y"}:
+            return True
+        if text in {"0", "false", "no", "n"}:
+            return False
+        raise ValueError(_("Write 1 (active) or 0 (inactive)."))
+
+
+class UserResource(SafeExportMixin, resources.ModelResource):
+    email = fields.Field(attribute="email", column_name="email")
+    name = fields.Field(attribute="name", column_name="name")
+    language = fields.Field(attribute="language", column_name="language")
+    active = fields.Field(attribute="is_active", column_name="active", widget=ActiveWidget())
+
+    class Meta:
+        model = User
+        fields = IMPORT_COLUMNS
+        import_id_fields = ("email",)
+        instance_loader_class = CachedInstanceLoader
+        clean_model_instances = True
+        skip_diff = False
+        use_transactions = True
+
+    def __init__(self, tenant=None, **kwargs):
+        super().__init__()
+        self.tenant = tenant
+        self.created_users = []
+        self.first_line_of = {}
+        self.taken_elsewhere = set()
+
+    @classmethod
+    def get_display_name(cls):
+        return _("users")
+
+    def get_queryset(self):
+        # Only the tenant's own users can be updated by a row; any other e-mail is a new user.
+        return User.objects.filter(tenant=self.tenant)
+
+    def before_import(self, dataset, **kwargs):
+        headers = [str(h or "").strip().lower() for h in (dataset.headers or [])]
+        unknown = [h for h in headers if h not in IMPORT_COLUMNS]
+        missing = [c for c in REQUIRED_COLUMNS if c not in headers]
+        duplicated = sorted({h for h in headers if headers.count(h) > 1})
+        if self.tenant is None or unknown or missing or duplicated:
+            dataset.wipe()  # no row is looked at when the columns are wrong
+            if self.tenant is None:
+                raise ImportFileError(_("Import users on the organisation's own admin site."))
+            raise ImportFileError(
+                _("Wrong columns. Expected: %(expected)s (first line). Found: %(found)s.")
+                % {"expected": ", ".join(IMPORT_COLUMNS), "found": ", ".join(headers) or "—"}
+            )
+        rows = [list(row) for row in dataset]
+        email_at = headers.index("email")
+        for row in rows:
+            row[email_at] = str(row[email_at] or "").strip().lower()
+        dataset.wipe()
+        dataset.headers = headers
+        for row in rows:
+            dataset.append(row)
+        emails = [row[email_at] for row in rows if row[email_at]]
+        self.taken_elsewhere = set(
+            User.objects.filter(email__in=emails)
+            .exclude(tenant=self.tenant)
+            .values_list("email", flat=True)
+        )
+
+    def before_import_row(self, row, row_number=None, **kwargs):
+        email = row.get("email") or ""
+        line = row_number + 1  # line 1 holds the column names
+        if email in self.first_line_of:
+            raise ValidationError({"email": _(
+                "This e-mail address is already on line %(line)d of the file."
+            ) % {"line": self.first_line_of[email]}})
+        if email:
+            self.first_line_of[email] = line
+        if email in self.taken_elsewhere:
+            raise ValidationError({"email": _("This e-mail address is already in use.")})
+        language = str(row.get("language") or "").strip().lower() or "ja"
+        if language not in LANGUAGES:
+            raise ValidationError({"language": _("Write ja or en.")})
+        row["language"] = language
+
+    def after_init_instance(self, instance, new, row, **kwargs):
+        if new:
+            instance.tenant = self.tenant
+            instance.set_unusable_password()  # provisioning sets it; here it satisfies full_clean
+
+    def do_instance_save(self, instance, is_create):
+        if not is_create:
+            instance.save()
+            return
+        user = provision_user(
+            tenant=self.tenant, email=instance.email, name=instance.name,
+            language=instance.language, is_active=instance.is_active,
+        )
+        instance.pk = user.pk
+        instance.password = user.password
+        instance._state.adding = False
+        self.created_users.append(user)
+
+    def after_import(self, dataset, result, **kwargs):
+        if kwargs.get("dry_run") or result.has_errors() or result.has_validation_errors():
+            return
+        for user in self.created_users:
+            invite_user(user)
+        actor = kwargs.get("user")
+        audit.record(
+            "users.imported", tenant=self.tenant,
+            actor=getattr(actor, "email", None),
+            created=len(self.created_users),
+            updated=result.totals.get("update", 0),
+        )
+
+
+class AuditEventResource(SafeExportMixin, resources.ModelResource):
+    time = fields.Field(attribute="created_at", column_name="time")
+    kind = fields.Field(attribute="kind", column_name="event")
+    user = fields.Field(column_name="user")
+    ip_address = fields.Field(attribute="ip_address", column_name="client address")
+    details = fields.Field(column_name="details")
+
+    class Meta:
+        model = AuditEvent
+        fields = ("time", "kind", "user", "ip_address", "details")
+
+    def __init__(self, tenant=None, **kwargs):
+        super().__init__()
+
+    @classmethod
+    def get_display_name(cls):
+        return _("audit events")
+
+    def dehydrate_user(self, event):
+        return event.user.email if event.user_id else ""
+
+    def dehydrate_details(self, event):
+        return json.dumps(event.data, ensure_ascii=False, sort_keys=True)

@@ -1,0 +1,62 @@
+"""The admin site: organisation admins on their tenant's host, superusers on the platform host.
+
+Entering needs a confirmed authenticator and a code entered in this session (django-otp's
+is_verified(), as django-two-factor-auth's AdminSiteOTPRequired checks it). Sign-in is the
+portal's own allauth sign-in; the admin's login form is never shown.
+"""
+
+from urllib.parse import urlencode
+
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
+from two_factor.admin import AdminSiteOTPRequired
+
+
+class PortalAdminSite(AdminSiteOTPRequired):
+    site_header = _("Identity portal administration")
+    site_title = _("Identity portal administration")
+    index_title = _("Organisation administration")
+    # There is no public site to link to from the admin: the portal home is the tenant's.
+    site_url = "/"
+
+    def has_permission(self, request):
+        # Staff of this host's tenant (or a superuser on the platform host), verified by a code.
+        from tenants.admin_scoping import is_org_admin, is_platform_admin
+
+        if not (is_org_admin(request) or is_platform_admin(request)):
+            return False
+        return super().has_permission(request)
+
+    def login(self, request, extra_context=None):
+        """Where the admin sends anyone it does not let in (never a loop, never its own form)."""
+        from tenants.admin_scoping import is_org_admin, is_platform_admin
+
+        next_url = request.GET.get("next") or reverse("admin:index", current_app=self.name)
+        if not url_has_allowed_host_and_scheme(
+            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            next_url = reverse("admin:index", current_app=self.name)
+        query = urlencode({"next": next_url}, safe="/")
+        if not request.user.is_authenticated:
+            return redirect(f"{reverse('account_login')}?{query}")
+        if is_org_admin(request) or is_platform_admin(request):
+            if self.has_permission(request):
+                return redirect(next_url)
+            # Signed in but no code this session: the step-up page, then back here.
+            return redirect(f"{reverse('accounts_otp_verify')}?{query}")
+        # Signed in, but not an admin of this host: sending them to sign-in would loop.
+        raise PermissionDenied
+
+    def report(self, request):
+        from recovery.admin_report import report_view
+
+        return report_view(request, self.each_context(request))
+
+    def get_urls(self):
+        return [
+            path("report/", self.admin_view(self.report), name="portal_report"),
+            *super().get_urls(),
+        ]

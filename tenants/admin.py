@@ -1,0 +1,68 @@
+from django.contrib import admin
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from .admin_scoping import TenantScopedAdmin, TenantScopedInline, admin_tenant
+from .models import Tenant, TenantHost, TenantPolicy
+
+
+class TenantHostInline(TenantScopedInline):
+    model = TenantHost
+    extra = 1
+
+
+@admin.register(Tenant)
+class TenantAdmin(TenantScopedAdmin):
+    """Platform operators create tenants; an org admin sees their own one, read-only."""
+
+    tenant_field = "pk"
+    org_admin_can_add = org_admin_can_change = org_admin_can_delete = False
+    list_display = ("name", "slug", "is_active", "primary_host", "created_at")
+    search_fields = ("name", "slug")
+    inlines = [TenantHostInline]
+
+    @admin.display(description=_("host name"))
+    def primary_host(self, tenant):
+        return tenant.primary_host
+
+
+@admin.register(TenantPolicy)
+class TenantPolicyAdmin(TenantScopedAdmin):
+    org_admin_can_add = org_admin_can_delete = False
+    list_display = ("__str__",)
+    search_fields = ("tenant__name", "tenant__slug")
+    fieldsets = [
+        (None, {"fields": ["tenant"]}),
+        (_("Recovery methods"), {"fields": [
+            "questions_enabled", "authenticator_enabled", "questions_to_register",
+            "questions_to_answer", "methods_required_for_reset",
+        ]}),
+        (_("Registration prompt and reminders"), {"fields": [
+            "nudge_enabled", "skip_allowed", "reconfirm_days", "reminders_enabled",
+            "reminder_interval_hours",
+        ]}),
+        (_("Sign-in and passwords"), {"fields": [
+            "mfa_required", "min_password_length", "reset_lock_threshold", "reset_lock_minutes",
+        ]}),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        # A policy belongs to its tenant for good (one-to-one, made with the tenant).
+        return readonly + ["tenant"] if obj is not None and admin_tenant(request) is None else readonly
+
+    def has_add_permission(self, request):
+        return False  # every tenant gets its policy when it is created
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        tenant = admin_tenant(request)
+        if tenant is not None:
+            # An org admin has exactly one policy: go straight to it.
+            return HttpResponseRedirect(
+                reverse("admin:tenants_tenantpolicy_change", args=[tenant.policy.pk])
+            )
+        return super().changelist_view(request, extra_context)
