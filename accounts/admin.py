@@ -23,6 +23,7 @@ from .importing import (
     SpreadsheetCSV,
     UserResource,
 )
+from .mail import retry_failed
 from .models import AuditEvent, OutboxEmail, User
 from .notifications import invite_user, remind_to_register
 from .services import provision_user
@@ -308,9 +309,7 @@ class OutboxEmailAdmin(ReadOnlyScopedAdmin):
 
     @admin.action(description=_("Retry the selected failed e-mails"))
     def retry(self, request, queryset):
-        count = queryset.filter(state=OutboxEmail.State.FAILED).update(
-            state=OutboxEmail.State.PENDING, next_attempt_at=timezone.now()
-        )
+        count = retry_failed(queryset)
         self.message_user(request, ngettext(
             "%(count)d e-mail will be sent again.", "%(count)d e-mails will be sent again.", count,
         ) % {"count": count})

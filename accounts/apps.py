@@ -7,4 +7,8 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self):
-        from . import signals  # noqa: F401
+        from . import oidc_admin, signals  # noqa: F401
+
+        # After admin autodiscovery (django.contrib.admin is readied first): our client admin
+        # replaces allauth's.
+        oidc_admin.register()

@@ -123,6 +123,7 @@ class OutboxEmail(models.Model):
         PENDING = "pending", _("pending")
         SENT = "sent", _("sent")
         FAILED = "failed", _("failed")
+        CANCELLED = "cancelled", _("cancelled (no longer needed)")
 
     tenant = models.ForeignKey(
         "tenants.Tenant", on_delete=models.CASCADE, null=True, blank=True,
@@ -142,6 +143,9 @@ class OutboxEmail(models.Model):
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    # Set for e-mails that must exist once per period (the weekly digest): a second run of the
+    # periodic task finds the row already there.
+    dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True, editable=False)
 
     class Meta:
         verbose_name = _("outgoing e-mail")

@@ -1,8 +1,17 @@
+import django_otp
+from allauth.account.stages import LoginStageController
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
+
+from recovery.services import authenticator_device
+
+from .forms import OTPCodeForm
+from .stages import OTPStage
 
 
 @login_required
@@ -21,9 +30,48 @@ def healthz(request):
     return JsonResponse({"database": "ok"})
 
 
+def safe_next_url(request, default="home"):
+    """The ?next= (or posted next) when it stays on this host; otherwise the default page."""
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return reverse(default)
+
+
+@never_cache
+def otp_login(request):
+    """The code page of the sign-in (OTPStage): the user is not signed in yet."""
+    stage = LoginStageController.enter(request, OTPStage.key)
+    if stage is None:
+        return redirect("account_login")
+    user = stage.login.user
+    device = authenticator_device(user)
+    if device is None:
+        return stage.exit()
+    form = OTPCodeForm(request.POST or None, device=device, request=request, user=user)
+    if request.method == "POST" and form.is_valid():
+        # django-otp's user_logged_in receiver marks the new session verified with this device.
+        user.otp_device = device
+        return stage.exit()
+    return render(request, "account/otp_login.html", {"form": form})
+
+
+@never_cache
 @login_required
 def otp_verify(request):
-    # Placeholder until the authenticator-code step lands.
-    from django.http import HttpResponse
-
-    return HttpResponse(status=501)
+    """Step-up: a signed-in user who is not yet verified enters the code (admin gate, policy)."""
+    next_url = safe_next_url(request)
+    if request.user.is_verified():
+        return redirect(next_url)
+    device = authenticator_device(request.user)
+    form = None
+    if device is not None:
+        form = OTPCodeForm(request.POST or None, device=device, request=request, user=request.user)
+        if request.method == "POST" and form.is_valid():
+            django_otp.login(request, device)
+            # A new session key once the session gains the second factor (fixation).
+            request.session.cycle_key()
+            return redirect(next_url)
+    return render(request, "account/otp_verify.html", {"form": form, "next": next_url})

@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.usersessions",
+    "allauth.idp.oidc",
     "import_export",
     "tenants",
     "accounts",
@@ -140,7 +142,33 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE = {}
+# A web request must not hang on a broker outage: publishing fails fast, the outbox row stays
+# pending and the sweeper sends it later (accounts.mail).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+CELERY_BEAT_SCHEDULE = {
+    "outbox-sweep": {"task": "accounts.tasks.sweep_outbox", "schedule": 60.0},
+    # Monday 09:00 in Japan.
+    "admin-digest-weekly": {
+        "task": "accounts.tasks.send_admin_digests",
+        "schedule": crontab(minute=0, hour=0, day_of_week="mon"),
+    },
+    "never-signed-in-nudge-daily": {
+        "task": "accounts.tasks.nudge_never_signed_in",
+        "schedule": crontab(minute=30, hour=0),
+    },
+}
+
+# --- Outbox (accounts.mail) -----------------------------------------------------------------
+OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=6)
+# Retry n waits BASE * 2**(n-1) seconds, at most MAX: 1, 2, 4, 8, 16 minutes by default.
+OUTBOX_RETRY_BASE_SECONDS = env.float("OUTBOX_RETRY_BASE_SECONDS", default=60.0)
+OUTBOX_RETRY_MAX_SECONDS = env.float("OUTBOX_RETRY_MAX_SECONDS", default=3600.0)
+# Due rows one delivery task sends over one transaction and SMTP connection.
+OUTBOX_DELIVERY_BATCH = env.int("OUTBOX_DELIVERY_BATCH", default=50)
+# The sweeper re-queues pending rows whose attempt is this late (lost task, broker outage).
+OUTBOX_SWEEP_AFTER_SECONDS = env.int("OUTBOX_SWEEP_AFTER_SECONDS", default=300)
+# E-mail employees who never signed in every N days to invite them to register (0: off).
+NEVER_SIGNED_IN_NUDGE_DAYS = env.int("NEVER_SIGNED_IN_NUDGE_DAYS", default=0)
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -171,6 +199,33 @@ ACCOUNT_REAUTHENTICATION_TIMEOUT = 15 * 60
 ACCOUNT_LOGIN_TIMEOUT = 15 * 60
 ACCOUNT_PREVENT_ENUMERATION = True
 USERSESSIONS_TRACK_ACTIVITY = False
+
+# --- OpenID Connect provider (allauth.idp.oidc) ----------------------------------------------
+# Each tenant host is its own issuer (the request's root URL). Signing keys are RSA PEMs, newest
+# first: the first one signs, the others stay in the JWKS so tokens they signed still verify
+# during a rotation. From OIDC_PRIVATE_KEYS (PEM blocks, concatenated) or OIDC_PRIVATE_KEY_FILES
+# (comma-separated paths; `make run` creates var/oidc-key.pem). Never committed.
+IDP_OIDC_ADAPTER = "accounts.oidc.OIDCAdapter"
+IDP_OIDC_ROTATE_REFRESH_TOKEN = True
+IDP_OIDC_REFRESH_TOKEN_EXPIRES_IN = env.int("OIDC_REFRESH_TOKEN_EXPIRES_IN", default=30 * 24 * 3600)
+
+
+def _oidc_private_keys():
+    marker = "-----BEGIN"
+    pems = [marker + block for block in env("OIDC_PRIVATE_KEYS", default="").split(marker)[1:]]
+    if not pems:
+        default_file = BASE_DIR / "var" / "oidc-key.pem"
+        paths = env.list("OIDC_PRIVATE_KEY_FILES", default=[str(default_file)] if default_file.exists() else [])
+        pems = [Path(path).read_text() for path in paths]
+    if not pems and TESTING:
+        # Tests get a throw-away key per run.
+        from accounts.management.commands.generate_oidc_key import new_private_key_pem
+
+        pems = [new_private_key_pem()]
+    return [{"pem": pem.strip() + "\n"} for pem in pems]
+
+
+IDP_OIDC_PRIVATE_KEYS = _oidc_private_keys()
 
 # --- i18n -----------------------------------------------------------------------------------
 LANGUAGE_CODE = "ja"

@@ -18,11 +18,15 @@ allauth_patterns = [p for p in allauth_account_urls.urlpatterns if p.name in ALL
 urlpatterns = [
     path("", account_views.home, name="home"),
     path("healthz", account_views.healthz, name="healthz"),
+    path("accounts/password/reset/", include("recovery.reset_urls")),
     path("accounts/", include(allauth_patterns)),
     path("accounts/", include("accounts.urls")),
     path("security-info/", include("recovery.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    # OpenID Connect provider: our tenant checks first, then allauth's endpoints (same paths).
+    path("", include("accounts.oidc_urls")),
+    path("", include("allauth.idp.urls")),
 ]
 
 # A database or Redis outage gives the "try again later" page (503), other errors the 500 page.

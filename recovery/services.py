@@ -125,14 +125,12 @@ def authenticator_uri(device) -> str:
 
 
 def verify_authenticator_code(device, code) -> bool:
-    """The one check of an authenticator code: django-otp's TOTP window, throttle and replay guard.
-
-    A code whose time step was already used (last_t) is refused, so a code works only once.
+    """The one check of an authenticator code for recovery flows: accounts.otp.verify_totp
+    (django-otp's TOTP window and replay guard, with the capped guessing throttle).
     """
-    code = (code or "").strip()
-    if not (len(code) == 6 and code.isascii() and code.isdigit()):
-        return False
-    return device.verify_token(code)
+    from accounts.otp import Result, verify_totp
+
+    return verify_totp(device, code) is Result.OK
 
 
 def pending_authenticator(user, device_id):

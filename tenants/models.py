@@ -151,3 +151,23 @@ class TenantPolicy(models.Model):
     def methods_required_for_registration(self):
         # The number of methods a user must register before the nudge stops: enough to reset.
         return min(self.methods_required_for_reset, len(self.enabled_methods))
+
+
+class TenantOIDCClient(models.Model):
+    """Which tenant an OpenID Connect client (allauth's Client) belongs to.
+
+    A client works only on its tenant's hosts and only for that tenant's users.
+    """
+
+    client = models.OneToOneField(
+        "allauth_idp_oidc.Client", on_delete=models.CASCADE, primary_key=True,
+        related_name="tenant_link",
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="oidc_clients")
+
+    class Meta:
+        verbose_name = _("application (SSO client)")
+        verbose_name_plural = _("applications (SSO clients)")
+
+    def __str__(self):
+        return f"{self.client_id} ({self.tenant.slug})"

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from allauth.idp.oidc.models import Client
 from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
 from django_otp import DEVICE_ID_SESSION_KEY
@@ -10,6 +11,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import audit
 from accounts.models import AuditEvent, OutboxEmail, User
+from accounts.oidc import register_client
 from recovery.models import SecurityQuestion
 from tenants.admin_scoping import TenantScopedAdmin
 from tenants.models import Tenant, TenantPolicy
@@ -119,7 +121,11 @@ def make_rows(tenant, prefix):
         tenant=tenant, text_ja=f"{prefix} 最初のペットの名前は？", text_en=f"{prefix} first pet?"
     )
     event = audit.record("signin.succeeded", user=owner, note=f"{prefix} event")
+    client, _secret = register_client(
+        tenant=tenant, name=f"{prefix} app", redirect_uris=["http://127.0.0.1:8765/callback"]
+    )
     return {
+        Client: client,
         Tenant: tenant,
         TenantPolicy: tenant.policy,
         User: owner,

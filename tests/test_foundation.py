@@ -181,6 +181,8 @@ def _manage(*args, **env):
     drop = {"DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"}
     full_env = {k: v for k, v in os.environ.items() if k not in drop}
     full_env.pop("PYTEST_CURRENT_TEST", None)
+    # Set by tests/e2e/conftest.py for Playwright; check --deploy rightly refuses it.
+    full_env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     full_env.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=full_env,

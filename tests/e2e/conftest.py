@@ -4,8 +4,10 @@ The server under test is pytest-django's live server (the real Django stack on t
 database). Tenants are reached by name: chromium resolves *.localhost to this machine.
 """
 
+import importlib
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -50,12 +52,26 @@ def browser():
         browser.close()
 
 
+@pytest.fixture
+def question_bank(transactional_db):
+    """The built-in questions, put back by their own migration: a transactional test's flush
+    empties every table, and serialized_rollback is not restored reliably once another test
+    has set the database up."""
+    from django.apps import apps
+
+    from recovery.models import SecurityQuestion
+
+    if not SecurityQuestion.objects.filter(tenant=None).exists():
+        importlib.import_module("recovery.migrations.0002_question_bank").add_bank(apps, None)
+
+
 class Shots:
     """Screenshots of a scenario's key pages, in artifacts/<test name>/NN-<label>.png."""
 
     def __init__(self, folder: Path):
         self.folder = folder
         self.count = 0
+        shutil.rmtree(folder, ignore_errors=True)  # only this run's pictures, no stale failure/
         folder.mkdir(parents=True, exist_ok=True)
 
     def __call__(self, page, label):
@@ -77,6 +93,7 @@ def open_page(browser, request, live_server):
 
     def open_(tenant, device=DESKTOP, locale="ja"):
         context = browser.new_context(locale=locale, **device)
+        context.set_default_timeout(10_000)  # a local server answers at once: fail fast
         contexts.append(context)
         page = context.new_page()
         port = live_server.url.rsplit(":", 1)[1]

@@ -1,7 +1,9 @@
+from allauth.idp.oidc.models import Client
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import User
+from accounts.oidc import register_client
 from accounts.services import provision_user
 from tenants.models import Tenant
 from tenants.services import create_tenant
@@ -32,6 +34,11 @@ DEMO_TENANTS = [
     },
 ]
 PLATFORM_ADMIN = "operator@platform.example"
+# The demo SSO application of tenant "demo" (README "Try SSO"). A known secret on purpose, like
+# the demo password; real clients get a random one from the admin, shown once.
+DEMO_CLIENT_ID = "demo-teams"
+DEMO_CLIENT_SECRET = "demo-teams-secret-2026"
+DEMO_CLIENT_REDIRECT_URI = "http://127.0.0.1:8765/callback"
 
 
 class Command(BaseCommand):
@@ -54,6 +61,14 @@ class Command(BaseCommand):
                     )
         if not User.objects.filter(email=PLATFORM_ADMIN).exists():
             User.objects.create_superuser(PLATFORM_ADMIN, DEMO_PASSWORD)
+        if not Client.objects.filter(id=DEMO_CLIENT_ID).exists():
+            client, _secret = register_client(
+                tenant=Tenant.objects.get(slug="demo"), name="Demo Teams", client_id=DEMO_CLIENT_ID,
+                redirect_uris=[DEMO_CLIENT_REDIRECT_URI], skip_consent=True,
+                post_logout_redirect_uris=["http://127.0.0.1:8765/signed-out"],
+            )
+            client.set_secret(DEMO_CLIENT_SECRET)
+            client.save(update_fields=["secret"])
 
         out = self.stdout
         out.write("")
@@ -65,4 +80,9 @@ class Command(BaseCommand):
                 out.write(f"    {email:<24} {DEMO_PASSWORD}   ({role})")
         out.write(f"  Platform operators: http://localhost:{port}/admin/")
         out.write(f"    {PLATFORM_ADMIN:<24} {DEMO_PASSWORD}   (superuser)")
+        out.write("  SSO demo application \"Demo Teams\" (OpenID Connect, tenant demo):")
+        out.write(f"    issuer        http://demo.localhost:{port}")
+        out.write(f"    client id     {DEMO_CLIENT_ID}")
+        out.write(f"    client secret {DEMO_CLIENT_SECRET}")
+        out.write(f"    redirect URI  {DEMO_CLIENT_REDIRECT_URI}")
         out.write("")

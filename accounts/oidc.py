@@ -1,0 +1,179 @@
+"""The portal as an OpenID Connect provider (allauth.idp.oidc): the rules in one place.
+
+- Clients belong to a tenant (tenants.TenantOIDCClient) and work only on that tenant's hosts,
+  for that tenant's users (client_is_usable_here, OIDCAdapter.get_user_by_sub).
+- How the user signed in (amr, auth_time) is captured when the code is issued
+  (remember_sign_in) and carried to the ID token through the code, then the refresh token.
+"""
+
+import hashlib
+import secrets
+import time
+
+from allauth.account.authentication import get_authentication_records
+from allauth.core import context
+from allauth.idp.oidc import app_settings as oidc_settings
+from allauth.idp.oidc.adapter import DefaultOIDCAdapter
+from allauth.idp.oidc.models import Client, Token
+from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from django.utils.translation import gettext_lazy as _
+
+from tenants.models import TenantOIDCClient
+
+SCOPE_CHOICES = ["openid", "profile", "email"]
+# Where the sign-in facts travel on the Django request of the token endpoint.
+SIGN_IN_ATTR = "portal_oidc_sign_in"
+TOKEN_DATA_KEY = "portal_sign_in"
+
+
+# --- clients ----------------------------------------------------------------------------------
+
+def client_tenant_id(client):
+    link = TenantOIDCClient.objects.filter(client=client).only("tenant_id").first()
+    return link.tenant_id if link else None
+
+
+def client_is_usable_here(client, request) -> bool:
+    """A client answers only on its own tenant's hosts (never on the platform host)."""
+    tenant = getattr(request, "tenant", None)
+    return tenant is not None and client_tenant_id(client) == tenant.id
+
+
+@transaction.atomic
+def save_client(client, *, tenant=None, scopes=("openid", "profile", "email"),
+                post_logout_redirect_uris=None):
+    """Save a client (new or edited) the one way: code flow + refresh, our scopes, its tenant.
+
+    Returns the plain secret of a new confidential client (shown once, stored hashed), else None.
+    """
+    is_new = client._state.adding
+    client.grant_types = "\n".join([Client.GrantType.AUTHORIZATION_CODE, Client.GrantType.REFRESH_TOKEN])
+    client.response_types = "code"
+    client.set_scopes([scope for scope in SCOPE_CHOICES if scope in scopes])
+    client.set_default_scopes(["openid"])
+    if post_logout_redirect_uris is not None:
+        client.set_post_logout_redirect_uris(list(post_logout_redirect_uris))
+    secret = None
+    if is_new and client.type == Client.Type.CONFIDENTIAL:
+        secret = new_client_secret(client)
+    client.full_clean(exclude=["secret"])
+    client.save()
+    if is_new:
+        TenantOIDCClient.objects.create(client=client, tenant=tenant)
+    return secret
+
+
+def register_client(*, tenant, name, redirect_uris, client_type=Client.Type.CONFIDENTIAL,
+                    scopes=("openid", "profile", "email"), skip_consent=False,
+                    post_logout_redirect_uris=(), client_id=None):
+    """Create a tenant's client. Returns (client, plain secret or None)."""
+    client = Client(name=name, type=client_type, skip_consent=skip_consent)
+    if client_id:
+        client.id = client_id
+    client.set_redirect_uris(list(redirect_uris))
+    secret = save_client(client, tenant=tenant, scopes=scopes,
+                         post_logout_redirect_uris=post_logout_redirect_uris)
+    return client, secret
+
+
+def clients_of(tenant):
+    return Client.objects.filter(tenant_link__tenant=tenant)
+
+
+def new_client_secret(client):
+    """Set a fresh secret (stored hashed) and return the plain one to show once."""
+    secret = OIDCAdapter().generate_client_secret()
+    client.set_secret(secret)
+    return secret
+
+
+# --- how the user signed in ---------------------------------------------------------------
+
+def sign_in_facts(request):
+    """amr and auth_time of the current session (RFC 8176 method names)."""
+    amr = ["pwd"]
+    if getattr(request.user, "is_verified", lambda: False)():
+        amr.append("otp")
+    times = [record.get("at", 0) for record in get_authentication_records(request)]
+    auth_time = int(max(times)) if times else int(time.time())
+    return {"amr": amr, "auth_time": auth_time, "tenant_id": request.tenant.id}
+
+
+def _code_key(code):
+    return "portal.oidc.code." + hashlib.sha256(code.encode()).hexdigest()
+
+
+def remember_sign_in(request, code):
+    """Called when the authorize endpoint has issued a code to this signed-in session."""
+    cache.set(_code_key(code), sign_in_facts(request), timeout=oidc_settings.AUTHORIZATION_CODE_EXPIRES_IN + 5)
+
+
+def sign_in_for_code(code):
+    return cache.get(_code_key(code)) if code else None
+
+
+def sign_in_for_refresh_token(value):
+    token = Token.objects.lookup(Token.Type.REFRESH_TOKEN, value) if value else None
+    if token is None or not isinstance(token.data, dict):
+        return None
+    return token.data.get(TOKEN_DATA_KEY)
+
+
+def attach_sign_in_to_refresh_token(value, facts):
+    token = Token.objects.lookup(Token.Type.REFRESH_TOKEN, value)
+    if token is not None:
+        token.data = {**(token.data or {}), TOKEN_DATA_KEY: facts}
+        token.save(update_fields=["data"])
+
+
+# --- allauth adapter ------------------------------------------------------------------------
+
+class OIDCAdapter(DefaultOIDCAdapter):
+    scope_display = {
+        "openid": _("Know who you are (your user ID)"),
+        "email": _("See your e-mail address"),
+        "profile": _("See your name"),
+    }
+
+    def generate_client_secret(self):
+        # URL-safe: pasted into config files and HTTP Basic auth without escaping.
+        return secrets.token_urlsafe(32)
+
+    def populate_server_metadata(self, data):
+        # Advertise only what is offered: the code flow (with refresh); the device flow is closed.
+        data.pop("device_authorization_endpoint", None)
+        data["grant_types_supported"] = [Client.GrantType.AUTHORIZATION_CODE, Client.GrantType.REFRESH_TOKEN]
+        data["response_types_supported"] = ["code"]
+        data["claims_supported"] = [
+            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr",
+            "email", "email_verified", "name", "locale", "tid",
+        ]
+
+    def get_signing_key(self):
+        # The first configured key signs; the others are published for verification only.
+        keys = self.list_private_keys(did_activate=True, is_active=True)
+        if not keys:
+            raise ImproperlyConfigured("No OpenID Connect signing key (see OIDC_PRIVATE_KEYS).")
+        return keys[0]
+
+    def get_user_by_sub(self, client, sub):
+        user = super().get_user_by_sub(client, sub)
+        # A user of another tenant never gets a token for this tenant's client.
+        if user is None or user.tenant_id is None or user.tenant_id != client_tenant_id(client):
+            return None
+        return user
+
+    def get_claims(self, purpose, user, client, scopes, email=None, **kwargs):
+        claims = super().get_claims(purpose, user, client, scopes, email=email, **kwargs)
+        claims["tid"] = user.tenant.slug if user.tenant_id else None
+        if "profile" in scopes and user.name:
+            claims["name"] = user.name
+            claims["locale"] = user.language
+        if purpose == "id_token":
+            facts = getattr(context.request, SIGN_IN_ATTR, None)
+            if facts:
+                claims["amr"] = facts["amr"]
+                claims["auth_time"] = facts["auth_time"]
+        return claims

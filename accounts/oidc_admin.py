@@ -1,0 +1,176 @@
+"""Django admin for SSO clients: a tenant's admins register their own applications.
+
+Replaces allauth's Client/Token admin (which shows every tenant's rows and puts the secret in a
+message cookie). The secret of a new client is shown once on its own page, never stored in clear.
+"""
+
+from urllib.parse import urlsplit
+
+from allauth.idp.oidc.models import Client, Token
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
+
+from tenants.admin_scoping import TenantScopedAdmin
+from tenants.models import Tenant
+
+from .oidc import SCOPE_CHOICES, new_client_secret, save_client
+
+LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
+
+
+def _lines(text):
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+def validate_client_uri(uri):
+    """https anywhere; plain http only on this machine (native and demo apps, RFC 8252)."""
+    URLValidator(schemes=["http", "https"])(uri)
+    parts = urlsplit(uri)
+    if parts.fragment or "*" in uri:
+        raise ValidationError(_("%(uri)s: no fragments or wildcards.") % {"uri": uri})
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        raise ValidationError(_("%(uri)s: use https (http only for 127.0.0.1).") % {"uri": uri})
+
+
+class ClientForm(forms.ModelForm):
+    allowed_scopes = forms.MultipleChoiceField(
+        label=_("Allowed scopes"), choices=[(s, s) for s in SCOPE_CHOICES],
+        widget=forms.CheckboxSelectMultiple, initial=SCOPE_CHOICES,
+        help_text=_("openid is needed for sign-in."),
+    )
+    post_logout_uris = forms.CharField(
+        label=_("Post-logout redirect URIs"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Where the application may send users after signing them out. One per line."),
+    )
+    tenant = forms.ModelChoiceField(
+        Tenant.objects.all(), label=_("Organisation"), required=False,
+        help_text=_("Platform operators only: the organisation the application belongs to."),
+    )
+
+    class Meta:
+        model = Client
+        fields = ["name", "type", "redirect_uris", "skip_consent"]
+        labels = {
+            "name": _("Application name"),
+            "type": _("Client type"),
+            "redirect_uris": _("Redirect URIs"),
+            "skip_consent": _("First-party application (no consent screen)"),
+        }
+        help_texts = {
+            "type": _("Confidential: a server-side app that keeps a secret. Public: a browser or "
+                      "mobile app (PKCE with S256 is required)."),
+            "redirect_uris": _("Exact callback URLs, one per line."),
+        }
+
+    def __init__(self, *args, request=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request = request
+        editing = not self.instance._state.adding  # (a new Client already has its default id)
+        if editing:
+            self.initial["allowed_scopes"] = self.instance.get_scopes()
+            self.initial["post_logout_uris"] = "\n".join(self.instance.get_post_logout_redirect_uris())
+            self.fields["type"].disabled = True  # the secret's existence depends on it
+        if editing or getattr(request, "tenant", None) is not None:
+            del self.fields["tenant"]
+
+    def _clean_uris(self, text, required):
+        uris = _lines(text)
+        if required and not uris:
+            raise ValidationError(_("Enter at least one redirect URI."))
+        errors = []
+        for uri in uris:
+            try:
+                validate_client_uri(uri)
+            except ValidationError as exc:
+                errors.extend(exc.messages)
+        if errors:
+            raise ValidationError(errors)
+        return uris
+
+    def clean_redirect_uris(self):
+        return "\n".join(self._clean_uris(self.cleaned_data["redirect_uris"], required=True))
+
+    def clean_post_logout_uris(self):
+        return self._clean_uris(self.cleaned_data["post_logout_uris"], required=False)
+
+    def clean_allowed_scopes(self):
+        scopes = self.cleaned_data["allowed_scopes"]
+        if "openid" not in scopes:
+            raise ValidationError(_("openid is needed for sign-in."))
+        return scopes
+
+    def clean(self):
+        cleaned = super().clean()
+        if "tenant" in self.fields and not cleaned.get("tenant"):
+            self.add_error("tenant", _("Choose the organisation."))
+        return cleaned
+
+
+class TenantClientAdmin(TenantScopedAdmin):
+    tenant_field = "tenant_link__tenant"
+    form = ClientForm
+    list_display = ("name", "id", "type", "skip_consent", "created_at")
+    search_fields = ("name", "id")
+    readonly_fields = ("id", "created_at")
+    actions = ["new_secret"]
+
+    def get_fields(self, request, obj=None):
+        fields = ["name", "type", "redirect_uris", "post_logout_uris", "allowed_scopes", "skip_consent"]
+        if obj is not None:
+            return ["id", *fields]
+        if getattr(request, "tenant", None) is None:
+            fields.append("tenant")  # platform operators choose the organisation
+        return fields
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+
+        class RequestForm(form_class):
+            def __init__(self, *args, **inner):
+                super().__init__(*args, request=request, **inner)
+
+        return RequestForm
+
+    def save_model(self, request, obj, form, change):
+        tenant = request.tenant if getattr(request, "tenant", None) is not None else form.cleaned_data.get("tenant")
+        request._new_client_secret = save_client(
+            obj, tenant=tenant, scopes=form.cleaned_data["allowed_scopes"],
+            post_logout_redirect_uris=form.cleaned_data["post_logout_uris"],
+        )
+
+    def response_add(self, request, obj, post_url_continue=None):
+        secret = getattr(request, "_new_client_secret", None)
+        if secret:
+            return self._show_secret(request, obj, secret)
+        return super().response_add(request, obj, post_url_continue)
+
+    def _show_secret(self, request, client, secret):
+        context = {
+            **self.admin_site.each_context(request), "client": client, "secret": secret,
+            "opts": self.model._meta, "title": _("Client secret"),
+        }
+        response = TemplateResponse(request, "admin/accounts/oidc_client_secret.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description=_("Generate a new client secret"))
+    def new_secret(self, request, queryset):
+        clients = list(queryset.filter(type=Client.Type.CONFIDENTIAL)[:2])
+        if len(clients) != 1:
+            self.message_user(request, _("Select exactly one confidential client."), messages.ERROR)
+            return None
+        client = clients[0]
+        secret = new_client_secret(client)
+        client.save(update_fields=["secret"])
+        return self._show_secret(request, client, secret)
+
+
+def register(site=admin.site):
+    for model in (Client, Token):
+        if site.is_registered(model):
+            site.unregister(model)
+    site.register(Client, TenantClientAdmin)

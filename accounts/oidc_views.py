@@ -1,0 +1,211 @@
+"""Tenant checks in front of allauth's OpenID Connect endpoints (same paths, mounted first).
+
+allauth has no hook to restrict which users or hosts may use a client, so each endpoint that
+names a client refuses a client of another tenant before allauth sees the request.
+"""
+
+import json
+import time
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from allauth.core.internal.httpkit import add_query_params, del_query_params, extract_basic_auth
+from allauth.idp.oidc import views as allauth_views
+from allauth.idp.oidc.internal.clientkit import is_redirect_uri_allowed
+from allauth.idp.oidc.internal.oauthlib.utils import respond_html_error
+from allauth.idp.oidc.models import Client, Token
+from django.core.signing import BadSignature, Signer
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.clickjacking import xframe_options_deny
+from django.views.decorators.csrf import csrf_exempt
+from oauthlib.oauth2.rfc6749 import errors
+
+from . import oidc
+from .backends import user_belongs_to_request
+
+
+def _client(client_id):
+    if not isinstance(client_id, str) or not client_id:
+        return None
+    return Client.objects.filter(id=client_id).first()
+
+
+def _authorize_client_id(request):
+    if request.method != "POST":
+        return request.GET.get("client_id")
+    # The consent form posts back allauth's signed copy of the validated request.
+    signed = request.POST.get("request")
+    if signed:
+        try:
+            _scopes, info = Signer().unsign_object(signed)
+        except (BadSignature, ValueError, TypeError):
+            return None
+        return info.get("client_id") if isinstance(info, dict) else None
+    return request.POST.get("client_id")
+
+
+def _html_error(request, description, error_class=errors.InvalidClientIdError):
+    response = respond_html_error(request, error=error_class(description=description))
+    response.status_code = 400
+    return response
+
+
+def _max_age_exceeded(request):
+    raw = request.GET.get("max_age")
+    if raw is None or not request.user.is_authenticated:
+        return False
+    try:
+        max_age = int(raw)
+    except ValueError:
+        return False
+    # max_age=0 means "sign in again now", like prompt=login.
+    return max_age <= 0 or oidc.sign_in_facts(request)["auth_time"] + max_age < time.time()
+
+
+@xframe_options_deny
+@csrf_exempt  # allauth's view checks CSRF itself on the consent POST
+def authorize(request):
+    client = _client(_authorize_client_id(request))
+    if client is not None and not oidc.client_is_usable_here(client, request):
+        # Shown on our page, never redirected: the redirect URI of a foreign client is not ours
+        # to trust here.
+        return _html_error(request, "Unknown client.")
+    if request.user.is_authenticated and not user_belongs_to_request(request.user, request):
+        return _html_error(request, "Unknown client.")
+    if request.method == "GET":
+        method = request.GET.get("code_challenge_method")
+        if request.GET.get("code_challenge") and method != "S256":
+            return _html_error(
+                request, "code_challenge_method must be S256.", errors.InvalidRequestError
+            )
+        if client is not None and not request.GET.get("state"):
+            return _state_required(request, client)
+        prompts = request.GET.get("prompt", "").split()
+        if client is not None and not request.user.is_authenticated and "none" not in prompts:
+            # Sign in first; login_hint pre-fills the e-mail. prompt=login is satisfied by
+            # this sign-in, so it is dropped from the URL we come back to.
+            next_url = del_query_params(request.get_full_path(), "prompt") if "login" in prompts \
+                else request.get_full_path()
+            params = {"next": next_url}
+            if request.GET.get("login_hint"):
+                params["login_hint"] = request.GET["login_hint"]
+            return redirect(f"{reverse('account_login')}?{urlencode(params)}")
+        if client is not None and "login" not in prompts and _max_age_exceeded(request):
+            # The sign-in is older than the client accepts: ask for the password again.
+            next_url = del_query_params(request.get_full_path(), "max_age")
+            return redirect(f"{reverse('account_reauthenticate')}?{urlencode({'next': next_url})}")
+    response = allauth_views.authorization(request)
+    if response.status_code == 302 and request.user.is_authenticated:
+        code = _issued_code(response.get("Location", ""))
+        if code:
+            oidc.remember_sign_in(request, code)
+    return response
+
+
+def _state_required(request, client):
+    """We require state (CSRF protection for the client): an OAuth error, redirected only to a
+    registered redirect URI."""
+    redirect_uri = request.GET.get("redirect_uri", "")
+    if not is_redirect_uri_allowed(redirect_uri, client.get_redirect_uris(), client.allow_uri_wildcards):
+        return _html_error(request, "Mismatching redirect URI.", errors.InvalidRequestError)
+    return _ClientRedirect(add_query_params(redirect_uri, {
+        "error": "invalid_request", "error_description": "The state parameter is required.",
+    }))
+
+
+class _ClientRedirect(HttpResponse):
+    # Not HttpResponseRedirect: a registered redirect URI may use an app's own scheme.
+    status_code = 302
+
+    def __init__(self, location):
+        super().__init__()
+        self["Location"] = location
+
+
+def _issued_code(location):
+    values = parse_qs(urlsplit(location).query).get("code")
+    return values[-1] if values else None
+
+
+def _oauth_error(error, description, status):
+    response = JsonResponse({"error": error, "error_description": description}, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _token_request_client(request):
+    # The same reading of the credentials as allauth's, so we check the client it will use.
+    client_id, _secret = extract_basic_auth({"Authorization": request.META.get("HTTP_AUTHORIZATION", "")})
+    return _client(client_id or request.POST.get("client_id"))
+
+
+def _foreign_client_response(request):
+    client = _token_request_client(request)
+    if client is not None and not oidc.client_is_usable_here(client, request):
+        response = _oauth_error("invalid_client", "Client authentication failed.", 401)
+        response["WWW-Authenticate"] = 'Basic realm="token"'
+        return response
+    return None
+
+
+@csrf_exempt
+def token(request):
+    if request.method != "POST":
+        return _oauth_error("invalid_request", "Use POST.", 405)
+    if request.tenant is None:
+        # The platform host serves no tenant's applications.
+        return _oauth_error("invalid_client", "Client authentication failed.", 401)
+    refused = _foreign_client_response(request)
+    if refused:
+        return refused
+    grant_type = request.POST.get("grant_type")
+    facts = None
+    if grant_type == "authorization_code":
+        facts = oidc.sign_in_for_code(request.POST.get("code"))
+        if facts and facts["tenant_id"] != request.tenant.id:
+            return _oauth_error("invalid_grant", "The code is invalid or expired.", 400)
+    elif grant_type == "refresh_token":
+        facts = oidc.sign_in_for_refresh_token(request.POST.get("refresh_token"))
+    elif grant_type != "client_credentials":
+        return _oauth_error("unsupported_grant_type", "Unsupported grant type.", 400)
+    setattr(request, oidc.SIGN_IN_ATTR, facts)
+    response = allauth_views.token(request)
+    if response.status_code == 200 and facts:
+        refresh_token = json.loads(response.content).get("refresh_token")
+        if refresh_token:
+            oidc.attach_sign_in_to_refresh_token(refresh_token, facts)
+    return response
+
+
+@csrf_exempt
+def revoke(request):
+    refused = _foreign_client_response(request)
+    return refused or allauth_views.revoke(request)
+
+
+@csrf_exempt
+def userinfo(request):
+    scheme, _sep, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() == "bearer" and value:
+        access_token = Token.objects.lookup(Token.Type.ACCESS_TOKEN, value.strip())
+        if access_token is not None and access_token.client is not None and not (
+            oidc.client_is_usable_here(access_token.client, request)
+        ):
+            response = _oauth_error("invalid_token", "The access token is invalid.", 401)
+            response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+            return response
+    return allauth_views.user_info(request)
+
+
+@csrf_exempt
+def logout(request):
+    client = _client(request.POST.get("client_id") or request.GET.get("client_id"))
+    if client is not None and not oidc.client_is_usable_here(client, request):
+        return _html_error(request, "Unknown client.")
+    return allauth_views.logout(request)
+
+
+def not_offered(request):
+    # The device flow is not part of the product; its endpoints are closed.
+    raise Http404

@@ -1,0 +1,54 @@
+"""The authenticator code (TOTP): one place that decides whether a code is accepted.
+
+Every caller (sign-in step, step-up, registration, reset) goes through verify_totp(), so the
+guessing cap is defined once.
+"""
+
+import enum
+from datetime import timedelta
+
+from django.utils import timezone
+
+# At most this many wrong codes per device within the window. django-otp's own throttle doubles
+# the wait after every failure, which lets anyone lock a user out for hours; here old failures
+# are forgotten once the window has passed since the last one, so a lock never outlasts it.
+MAX_FAILURES = 10
+FAILURE_WINDOW = timedelta(minutes=15)
+
+
+class Result(enum.Enum):
+    OK = "ok"
+    INVALID = "invalid"
+    THROTTLED = "throttled"
+
+
+def mfa_required(user, tenant) -> bool:
+    """Whether sign-in asks for the authenticator code: the tenant's policy, or an admin."""
+    policy = getattr(tenant, "policy", None) if tenant is not None else None
+    return bool(user.is_staff or (policy is not None and policy.mfa_required))
+
+
+def normalise_code(code) -> str:
+    # People paste "123 456" or full-width digits from phones.
+    return "".join(str(code or "").split()).translate(
+        str.maketrans("０１２３４５６７８９", "0123456789")
+    )
+
+
+def verify_totp(device, code) -> Result:
+    """Check a code against the device: replay refused, failures capped (see MAX_FAILURES)."""
+    now = timezone.now()
+    last_failure = device.throttling_failure_timestamp
+    if device.throttling_failure_count and last_failure and now - last_failure >= FAILURE_WINDOW:
+        device.throttle_reset(commit=True)
+    if device.throttling_failure_count >= MAX_FAILURES:
+        return Result.THROTTLED
+    allowed, _data = device.verify_is_allowed()
+    if not allowed:
+        return Result.THROTTLED
+    code = normalise_code(code)
+    if not (code.isdigit() and len(code) == device.digits):
+        device.throttle_increment(commit=True)
+        return Result.INVALID
+    # verify_token refuses any step already used (replay) and counts failures itself.
+    return Result.OK if device.verify_token(code) else Result.INVALID

@@ -1,0 +1,118 @@
+"""Celery tasks of the accounts app: e-mail delivery, the outbox sweeper and periodic e-mails."""
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from recovery.services import users_with_methods
+from tenants.models import Tenant
+
+from . import mail
+from .models import AuditEvent, User
+from .notifications import invite_user
+
+DIGEST_PERIOD = timedelta(days=7)
+
+
+@shared_task(name="accounts.tasks.deliver_email", ignore_result=True)
+def deliver_email(outbox_id):
+    """Returns what happened to outbox_id ("skipped": already handled or not due)."""
+    deliveries = mail.deliver(outbox_id)
+    for pk, delivery in deliveries.items():
+        if delivery.retry_in is not None:
+            mail.enqueue(pk, countdown=delivery.retry_in)
+    return deliveries[outbox_id].outcome if outbox_id in deliveries else "skipped"
+
+
+@shared_task(name="accounts.tasks.deliver_due", ignore_result=True)
+def deliver_due():
+    """Send every due row, a batch per transaction; a full batch calls in another worker."""
+    mail.release_kick()  # rows committed from now on queue a task of their own
+    handled = 0
+    while True:
+        deliveries = mail.deliver()
+        for pk, delivery in deliveries.items():
+            if delivery.retry_in is not None:
+                mail.enqueue(pk, countdown=delivery.retry_in)
+        handled += len(deliveries)
+        if len(deliveries) < settings.OUTBOX_DELIVERY_BATCH:
+            return handled
+        if not deliver_due.app.conf.task_always_eager:
+            mail.kick()
+
+
+@shared_task(name="accounts.tasks.sweep_outbox", ignore_result=True)
+def sweep_outbox(overdue_seconds=None):
+    return mail.sweep(overdue_seconds)
+
+
+def tenant_summary(tenant, since):
+    """The numbers of the weekly admin digest for one tenant."""
+    users = users_with_methods(User.objects.filter(tenant=tenant, is_active=True))
+    has_method = Q(has_questions=True) | Q(has_authenticator=True)
+    counts = users.aggregate(
+        total=Count("pk"),
+        registered=Count("pk", filter=has_method),
+        skipped=Count("pk", filter=~has_method & Q(recovery__skip_count__gt=0)),
+    )
+    events = AuditEvent.objects.filter(tenant=tenant, created_at__gte=since).aggregate(
+        skips=Count("pk", filter=Q(kind="nudge.skipped")),
+        resets=Count("pk", filter=Q(kind="reset.completed")),
+        lockouts=Count("pk", filter=Q(kind="reset.locked")),
+    )
+    return {
+        "users": counts["total"],
+        "registered": counts["registered"],
+        "skipped": counts["skipped"],
+        "not_registered": counts["total"] - counts["registered"] - counts["skipped"],
+        "skips_this_week": events["skips"],
+        "resets": events["resets"],
+        "lockouts": events["lockouts"],
+    }
+
+
+@shared_task(name="accounts.tasks.send_admin_digests", ignore_result=True)
+def send_admin_digests():
+    """Each active tenant's admins get the week's summary; a second run the same week sends none."""
+    now = timezone.now()
+    since = now - DIGEST_PERIOD
+    year, week, _day = now.isocalendar()
+    queued = 0
+    for tenant in Tenant.objects.filter(is_active=True):
+        admins = User.objects.filter(tenant=tenant, is_staff=True, is_active=True)
+        if not admins.exists():
+            continue
+        summary = tenant_summary(tenant, since)
+        for admin in admins:
+            row = mail.queue(
+                mail.ADMIN_DIGEST, user=admin, context=summary,
+                dedupe_key=f"digest:{admin.pk}:{year}-W{week:02d}",
+            )
+            queued += row is not None
+    return queued
+
+
+@shared_task(name="accounts.tasks.nudge_never_signed_in", ignore_result=True)
+def nudge_never_signed_in():
+    """Every NEVER_SIGNED_IN_NUDGE_DAYS (0: off), e-mail employees who never signed in."""
+    days = settings.NEVER_SIGNED_IN_NUDGE_DAYS
+    if days <= 0:
+        return 0
+    now = timezone.now()
+    period = int(now.timestamp() // (days * 86400))
+    users = User.objects.filter(
+        tenant__is_active=True, is_active=True, last_login__isnull=True,
+        date_joined__lte=now - timedelta(days=days),
+    ).select_related("tenant")
+    queued = 0
+    for user in users.iterator():
+        key = f"never-signed-in:{user.pk}:{period}"
+        if user.has_usable_password():
+            row = mail.queue(mail.NEVER_SIGNED_IN, user=user, dedupe_key=key)
+        else:  # no password yet: only a fresh invitation lets them in
+            row = invite_user(user, dedupe_key=key)
+        queued += row is not None
+    return queued
