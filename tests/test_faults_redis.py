@@ -34,6 +34,8 @@ PAGES_WHILE_REDIS_IS_DOWN = [
      {"question_1": "1", "answer_1": "tokyo", "question_2": "2", "answer_2": "osaka",
       "question_3": "3", "answer_3": "kyoto"}, WORKS_OR_REFUSES),
     ("authenticator set-up", True, "post", "/security-info/authenticator/", {}, WORKS_OR_REFUSES),
+    ("reset start page", False, "get", "/accounts/password/reset/", None, SHOWN),
+    ("reset start", False, "post", "/accounts/password/reset/", {"email": "{email}"}, WORKS_OR_REFUSES),
     ("sign-out", True, "post", "/accounts/logout/", {}, WORKS),
 ]
 

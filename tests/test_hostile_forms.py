@@ -52,6 +52,10 @@ FORMS = [
                     ("question_1", "answer_1", "question_2", "answer_2", "question_3", "answer_3"),
                     signed_in=True),
     FormUnderAttack("authenticator code", "/security-info/authenticator/code/", ("code",), signed_in=True),
+    FormUnderAttack("reset: who are you", "/accounts/password/reset/", ("email",)),
+    FormUnderAttack("reset: method", "/accounts/password/reset/method/", ("method",)),
+    FormUnderAttack("reset: verify", "/accounts/password/reset/verify/", ("code", "answer_1", "answer_2", "answer_3")),
+    FormUnderAttack("reset: new password", "/accounts/password/reset/password/", ("password1", "password2")),
 ]
 
 EDGE_CASES = [
@@ -141,7 +145,7 @@ def test_hostile_input_changes_nothing_and_never_gives_a_500(form, no_nudge, ten
         assert response.status_code < 500, response.status_code
         assert snapshot() == before
         new_events = set(AuditEvent.objects.filter(pk__gt=last_event).values_list("kind", flat=True))
-        assert new_events <= {"signin.failed", "signout"}
+        assert new_events <= {"signin.failed", "signout", "reset.started", "reset.verify_failed"}
         signed_in_as = client.session.get("_auth_user_id")
         if form.signed_in and not form.may_sign_out:
             assert signed_in_as == str(user.pk)
@@ -156,6 +160,9 @@ def test_hostile_input_changes_nothing_and_never_gives_a_500(form, no_nudge, ten
     assert user.check_password(PASSWORD) and superuser.check_password(PASSWORD)
 
 
+RESET = "/accounts/password/reset/"
+
+
 @pytest.mark.parametrize("form", FORMS, ids=[form.name for form in FORMS])
 def test_oversized_bodies_are_refused_with_a_400(form, no_nudge, tenant, user):
     client = Client(HTTP_HOST=form.host)
@@ -166,7 +173,8 @@ def test_oversized_bodies_are_refused_with_a_400(form, no_nudge, tenant, user):
     too_many = urlencoded([(f"f{i}", "x") for i in range(1_500)])  # over DATA_UPLOAD_MAX_NUMBER_FIELDS
     for body in (too_big, too_many):
         response = post_hostile(form, client, body, "", {"content_type": "application/x-www-form-urlencoded"})
-        assert response.status_code == 400
+        # 400, or a redirect from a wizard step that is sent back before it reads the body.
+        assert response.status_code == 400 or (response.status_code == 302 and form.path.startswith(RESET))
     assert snapshot() == before
 
 
