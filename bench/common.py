@@ -87,7 +87,7 @@ def production_env(database_url, **extra):
         "REDIS_URL": redis_url,
         "CACHE_KEY_PREFIX": f"bench-{secrets.token_hex(4)}",
         "TRUSTED_PROXY_COUNT": "1",
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "ERROR",  # the probes of missing pages log 404s
         "DEBUG": "False",
     }
     env.pop("PORTAL_TESTING", None)
@@ -340,3 +340,11 @@ def bulk_users(tenant, emails, encoded_password, batch=5000, **fields):
         )
         made.extend(chunk)
     return made
+
+
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
+
+
+def statements(captured):
+    """SQL statements of a CaptureQueriesContext, transaction control not counted."""
+    return len([q for q in captured.captured_queries if not q["sql"].startswith(TRANSACTION_CONTROL)])
