@@ -156,12 +156,15 @@ def time_nudge_sign_in(tenant):
 
     from accounts.models import User
 
-    user = (User.objects.filter(tenant=tenant, recovery__methods_confirmed_at=None, is_staff=False)
-            .order_by("-id").first())
+    # A different user each time: allauth.usersessions checks every live session of the user
+    # at sign-in, so signing one user in again and again would measure that instead.
+    users = list(User.objects.filter(tenant=tenant, recovery__methods_confirmed_at=None,
+                                     is_staff=False).order_by("-id")[:REPEATS + 1])
     times, counts, statuses = [], [], set()
     with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
-        User.objects.filter(pk=user.pk).update(password=make_password(common.PASSWORD))
-        for attempt in range(REPEATS + 1):
+        User.objects.filter(pk__in=[u.pk for u in users]).update(
+            password=make_password(common.PASSWORD))
+        for attempt, user in enumerate(users):
             client = Client(HTTP_HOST=common.TENANT_HOST, HTTP_X_FORWARDED_PROTO="https",
                             HTTP_X_FORWARDED_FOR=f"10.9.{attempt}.1")
             with CaptureQueriesContext(connection) as queries:

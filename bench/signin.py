@@ -52,7 +52,7 @@ def hasher_description():
     hasher = get_hasher()
     if hasher.algorithm == "argon2":
         return (f"Argon2id, time_cost {hasher.time_cost}, memory {hasher.memory_cost // 1024} MiB, "
-                f"parallelism {hasher.parallelism} (Django {hasher.__class__.__name__} defaults)")
+                f"parallelism {hasher.parallelism} ({hasher.__class__.__name__})")
     return hasher.__class__.__name__
 
 
@@ -60,14 +60,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--hash-seconds", type=float, default=20)
+    parser.add_argument("--hash-seconds", type=float, default=30,
+                        help="per process count, spread over the rounds")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=4 * common.CORES)
     parser.add_argument("--workers", type=int, default=common.CORES)
+    parser.add_argument("--hasher", default="",
+                        help="dotted path of a hasher to put first, e.g. "
+                             "bench.hashers.RFC9106SecondArgon2Hasher (default: the portal's)")
     args = parser.parse_args()
 
     common.say(f"signin bench: {common.load_note()}")
     with common.scratch_database("portal_bench_signin") as db_url:
         env = common.production_env(db_url)
+        if args.hasher:
+            env["PASSWORD_HASHERS"] = ",".join([
+                args.hasher, "django.contrib.auth.hashers.PBKDF2PasswordHasher"])
         common.prepare(env)
         common.setup_django(env)
         from tenants.services import create_tenant
@@ -78,25 +86,22 @@ def main():
         common.bulk_users(tenant, emails, encoded)
         common.say(f"seeded {args.users} users; hasher: {hasher_description()}")
 
-        # As many checking processes as workers is the defined bound; fewer can be faster
-        # (Argon2's lanes are threads, so two processes oversubscribe the cores): the best
-        # of 1..workers is the machine's real hash capacity and the stricter denominator.
-        bounds = {}
-        for processes in range(1, args.workers + 1):
-            bounds[processes] = hash_bound(encoded, processes, args.hash_seconds)
-            common.say(f"hash bound: {bounds[processes]:.2f} password checks/s "
-                       f"({processes} process(es) in parallel, {args.hash_seconds:.0f} s)")
-
         try:
             with common.Gunicorn(env, workers=args.workers) as server:
-                result = drive(server, emails, args)
+                rounds = measure_rounds(server, emails, encoded, args)
                 peaks = server.peak_rss_mb()
         finally:
             common.flush_cache_prefix(env)
-    report(bounds, result, peaks, args)
+    report(rounds, peaks, args)
 
 
-def drive(server, emails, args):
+def measure_rounds(server, emails, encoded, args):
+    """Alternate hash-bound and sign-in slices, so both see the same load on a shared machine.
+
+    As many checking processes as workers is the defined bound; fewer can be faster (Argon2's
+    lanes are threads, so two processes oversubscribe two cores): the best of 1..workers is the
+    machine's real hash capacity and the stricter denominator.
+    """
     def make_state(index):
         return {"rng": random.Random(index)}
 
@@ -117,14 +122,29 @@ def drive(server, emails, args):
 
     # Warm up each worker (imports, template loading, first connections) before the clock.
     common.run_for(5, args.workers, one_sign_in, make_state)
-    return common.run_for(args.seconds, args.clients, one_sign_in, make_state)
+    rounds = []
+    for number in range(1, args.rounds + 1):
+        bounds = {p: hash_bound(encoded, p, args.hash_seconds / args.rounds)
+                  for p in range(1, args.workers + 1)}
+        result = common.run_for(args.seconds / args.rounds, args.clients, one_sign_in, make_state)
+        rounds.append((bounds, result))
+        completed, errors, _lat, elapsed = result
+        common.say(f"round {number}: hash bound " + ", ".join(
+            f"{rate:.2f}/s with {p} process(es)" for p, rate in bounds.items())
+            + f"; {completed / elapsed:.2f} sign-ins/s, {len(errors)} errors")
+    return rounds
 
 
-def report(bounds, result, peaks, args):
-    completed, errors, latencies, elapsed = result
+def report(rounds, peaks, args):
+    completed = sum(r[1][0] for r in rounds)
+    errors = [e for r in rounds for e in r[1][1]]
+    latencies = [lat for r in rounds for lat in r[1][2]]
+    elapsed = sum(r[1][3] for r in rounds)
     rate = completed / elapsed
-    bound = max(bounds.values())
-    ratio = rate / bound
+    # Each round's sign-in rate over the hash bound measured just before it; the median round.
+    ratio = common.median([r[1][0] / r[1][3] / max(r[0].values()) for r in rounds])
+    ratio_defined = common.median([r[1][0] / r[1][3] / r[0][args.workers] for r in rounds])
+    bound = common.median([max(r[0].values()) for r in rounds])
     per_core = rate / common.CORES
     say = common.say
     say("")
@@ -133,9 +153,9 @@ def report(bounds, result, peaks, args):
     say(f"  sign-ins/s:            {rate:.2f}")
     say(f"  latency p50 / p95:     {common.percentile(latencies, .5) * 1000:.0f} ms / "
         f"{common.percentile(latencies, .95) * 1000:.0f} ms (GET page + POST + landing page)")
-    say(f"  sign-ins/s ÷ hash bound with {args.workers} processes: "
-        f"{rate / bounds[args.workers]:.2f}")
-    say(f"  sign-ins/s ÷ best hash bound ({bound:.2f}/s): {ratio:.2f}   target ≥ {TARGET_RATIO}: "
+    say(f"  sign-ins/s ÷ hash bound with {args.workers} processes: {ratio_defined:.2f}")
+    say(f"  sign-ins/s ÷ best hash bound (median {bound:.2f}/s): {ratio:.2f}   "
+        f"target ≥ {TARGET_RATIO}: "
         + common.verdict(ratio >= TARGET_RATIO, f"{TARGET_RATIO - ratio:.2f} short"))
     say(f"  per core:              {per_core:.2f} sign-ins/s with {hasher_description()}")
     say(f"  Keycloak sizing guide: {KEYCLOAK_PER_VCPU} sign-ins/s per vCPU with {KEYCLOAK_HASH}")

@@ -143,10 +143,11 @@ CELERY_BEAT_SCHEDULE = {}
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = ["accounts.backends.TenantAuthenticationBackend"]
-PASSWORD_HASHERS = [
+# The first one hashes new passwords; the others still verify (and upgrade) older hashes.
+PASSWORD_HASHERS = env.list("PASSWORD_HASHERS", default=[
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-]
+])
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "accounts.validators.TenantMinimumLengthValidator"},
