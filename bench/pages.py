@@ -140,7 +140,7 @@ def throughput(server, users_with, users_without, token, args):
     def anonymous_state(index):
         return {"client": common.HttpClient(server.port, common.TENANT_HOST), "target": None}
 
-    def get(path, headers=None, expect_path=None):
+    def get(path, headers=None):
         def op(state):
             status, _h, _b = state["client"].request("GET", path or state["target"],
                                                       headers=headers)
