@@ -155,6 +155,9 @@ def time_get(client, url, baseline):
             response.status_code)
 
 
+SHOW_SQL = False
+
+
 def time_nudge_sign_in(tenant, baseline):
     """Median seconds and queries of a full sign-in POST of a user with no methods.
 
@@ -188,6 +191,9 @@ def time_nudge_sign_in(tenant, baseline):
                 times.append(elapsed)
                 relative.append(elapsed / base)
                 counts.append(common.statements(queries))
+    if SHOW_SQL:
+        for query in queries.captured_queries:
+            common.say(f"    [{query['time']} s] {query['sql'][:400]}")
     if statuses != {302}:
         return None, None, max(counts), statuses
     return common.median(times), common.median(relative), max(counts), response["Location"]
@@ -201,7 +207,11 @@ def main():
     parser.add_argument("--export-url", default="/admin/accounts/user/export/?format=csv",
                         help="a GET that answers one tenant's users as CSV")
     parser.add_argument("--keep", action="store_true", help="keep the database (debugging)")
+    parser.add_argument("--show-sql", action="store_true",
+                        help="print the SQL of the last sign-in at each size")
     args = parser.parse_args()
+    global SHOW_SQL
+    SHOW_SQL = args.show_sql
 
     common.say(f"scale bench: {common.load_note()}")
     started = time.monotonic()
