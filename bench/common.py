@@ -276,18 +276,21 @@ def sign_in(client, email, password=PASSWORD, login_path="/accounts/login/"):
     return headers["location"]
 
 
-def run_for(seconds, clients, operation, make_state):
-    """Run operation(state) in `clients` threads for `seconds`; count and time each call.
+def run_for(seconds, clients, operation, make_state, ramp=0.0):
+    """Run operation(state) in `clients` threads; count and time the calls that end in a window.
 
-    Returns (completed, errors, latencies in s, elapsed s). Calls still running at the deadline
-    are not counted.
+    The window is `seconds` long and opens `ramp` seconds after the start, so work already in
+    progress when it opens is counted and work in progress when it closes is not: with the
+    server busy throughout, the two balance. Returns (completed, errors, latencies in s, window
+    length in s). The clients' states (e.g. signed-in sessions) are made before the clock starts.
     """
-    deadline = time.monotonic() + seconds
+    states = [make_state(i) for i in range(clients)]
+    opens = time.monotonic() + ramp
+    deadline = opens + seconds
     latencies, errors = [], []
     lock = threading.Lock()
 
-    def loop(index):
-        state = make_state(index)
+    def loop(state):
         while True:
             started = time.monotonic()
             if started >= deadline:
@@ -299,17 +302,16 @@ def run_for(seconds, clients, operation, make_state):
                     errors.append(repr(exc))
                 continue
             finished = time.monotonic()
-            if finished <= deadline:
+            if opens <= finished <= deadline:
                 with lock:
                     latencies.append(finished - started)
 
-    started = time.monotonic()
-    threads = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(clients)]
+    threads = [threading.Thread(target=loop, args=(state,), daemon=True) for state in states]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return len(latencies), errors, latencies, min(time.monotonic(), deadline) - started
+    return len(latencies), errors, latencies, seconds
 
 
 def percentile(values, fraction):

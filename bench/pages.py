@@ -160,7 +160,8 @@ def throughput(server, users_with, users_without, token, args):
         return status != 404
 
     def rate(op, make_state):
-        done, errors, _lat, elapsed = common.run_for(args.seconds, args.clients, op, make_state)
+        done, errors, _lat, elapsed = common.run_for(args.seconds, args.clients, op, make_state,
+                                                     ramp=1)
         if errors:
             raise RuntimeError(errors[0])
         return done / elapsed

@@ -126,7 +126,8 @@ def measure_rounds(server, emails, encoded, args):
     for number in range(1, args.rounds + 1):
         bounds = {p: hash_bound(encoded, p, args.hash_seconds / args.rounds)
                   for p in range(1, args.workers + 1)}
-        result = common.run_for(args.seconds / args.rounds, args.clients, one_sign_in, make_state)
+        result = common.run_for(args.seconds / args.rounds, args.clients, one_sign_in, make_state,
+                                ramp=3)
         rounds.append((bounds, result))
         completed, errors, _lat, elapsed = result
         common.say(f"round {number}: hash bound " + ", ".join(
