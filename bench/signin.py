@@ -67,7 +67,7 @@ def main():
     parser.add_argument("--workers", type=int, default=common.CORES)
     parser.add_argument("--hasher", default="",
                         help="dotted path of a hasher to put first, e.g. "
-                             "bench.hashers.RFC9106SecondArgon2Hasher (default: the portal's)")
+                             "django.contrib.auth.hashers.Argon2PasswordHasher (default: the portal's)")
     args = parser.parse_args()
 
     common.say(f"signin bench: {common.load_note()}")

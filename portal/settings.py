@@ -174,7 +174,7 @@ AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = ["accounts.backends.TenantAuthenticationBackend"]
 # The first one hashes new passwords; the others still verify (and upgrade) older hashes.
 PASSWORD_HASHERS = env.list("PASSWORD_HASHERS", default=[
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "accounts.hashers.PortalArgon2Hasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ])
 AUTH_PASSWORD_VALIDATORS = [
