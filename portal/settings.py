@@ -173,10 +173,11 @@ NEVER_SIGNED_IN_NUDGE_DAYS = env.int("NEVER_SIGNED_IN_NUDGE_DAYS", default=0)
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = ["accounts.backends.TenantAuthenticationBackend"]
-PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+# The first one hashes new passwords; the others still verify (and upgrade) older hashes.
+PASSWORD_HASHERS = env.list("PASSWORD_HASHERS", default=[
+    "accounts.hashers.PortalArgon2Hasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-]
+])
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "accounts.validators.TenantMinimumLengthValidator"},
@@ -288,6 +289,9 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
+# Behind N reverse proxies allauth takes the client address from X-Forwarded-For, so its
+# per-address sign-in limits count clients, not the proxy (0: REMOTE_ADDR, no proxy).
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

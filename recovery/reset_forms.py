@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from . import reset, services
+from .forms import AnswerInput
 
 METHOD_LABELS = {
     services.QUESTIONS: _("Security questions"),
@@ -64,7 +65,7 @@ class AnswersForm(forms.Form):
                 label=question.text,
                 max_length=services.ANSWER_MAX_LENGTH,
                 validators=[reject_control_characters],
-                widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+                widget=AnswerInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
             )
 
     def token(self):

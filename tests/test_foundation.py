@@ -128,8 +128,9 @@ def test_policy_refuses_more_questions_asked_than_registered(tenant):
 
 
 @pytest.mark.django_db
-def test_password_is_stored_with_argon2(user):
-    assert user.password.startswith("argon2")
+def test_password_is_stored_with_argon2id_at_rfc9106_parameters(user):
+    # RFC 9106's second recommended setting: t=3, 64 MiB, p=4 (see accounts/hashers.py).
+    assert user.password.startswith("argon2$argon2id$v=19$m=65536,t=3,p=4$")
 
 
 @pytest.mark.django_db

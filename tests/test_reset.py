@@ -11,7 +11,7 @@ from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import AuditEvent
+from accounts.models import AuditEvent, OutboxEmail
 from recovery import reset, services
 from recovery.models import RecoveryProfile, SecurityQuestion, SecurityQuestionsDevice
 from tests.conftest import PASSWORD, client_for, sign_in
@@ -477,3 +477,40 @@ def test_a_tenant_can_require_both_methods(make_tenant, make_user, bank):
     assert "認証アプリのコードも必要です" not in client.get(VERIFY).content.decode()
     assert client.post(VERIFY, {"code": totp.now()})["Location"] == VERIFY
     assert set_password(client)["Location"] == DONE
+
+
+# --- After the reset -----------------------------------------------------------------------
+
+def reset_with_questions(tenant, user, bank):
+    answers = register_questions(user, bank[:3])
+    client = client_for(tenant)
+    page = Page(begin(client, user.email, ("questions",)))
+    answer(client, page, answers)
+    assert set_password(client).status_code == 302
+
+
+@pytest.mark.django_db
+def test_a_reset_owes_the_user_a_password_changed_email(tenant, user, bank):
+    reset_with_questions(tenant, user, bank)
+    notice = OutboxEmail.objects.get(user=user)
+    assert notice.to_email == user.email
+    assert notice.kind == "password_changed"
+    assert notice.language == user.language
+
+
+@pytest.mark.django_db
+def test_a_reset_never_bypasses_mfa_at_sign_in(tenant, user, bank):
+    tenant.policy.mfa_required = True
+    tenant.policy.save()
+    totp = register_app(user)
+    reset_with_questions(tenant, user, bank)
+
+    client = client_for(tenant)
+    response = sign_in(client, user.email, NEW)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/code/")
+    assert client.get("/").status_code == 302  # not signed in without the code
+    client.post("/accounts/login/code/", {"code": totp.now()})
+    home = client.get("/")
+    assert home.status_code == 200
+    assert user.email in home.text

@@ -1,0 +1,365 @@
+"""Shared plumbing of the bench scripts: a throw-away database, production settings, gunicorn,
+a light HTTP client and a fixed-time load runner.
+
+Everything a script starts is stopped and dropped on exit, also on Ctrl-C or an error.
+"""
+
+import contextlib
+import http.client
+import os
+import re
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+PASSWORD = "Bench-pass-2026-correct-horse"
+TENANT_HOST = "demo.localhost"
+CORES = os.cpu_count() or 1
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def say(*parts):
+    print(*parts, flush=True)
+
+
+def load_note():
+    """One line on what else the machine was doing: the figures are only read as ratios."""
+    one, five, _fifteen = os.getloadavg()
+    return f"{CORES} cores, load average {one:.2f} (1 min) / {five:.2f} (5 min) at the start"
+
+
+def admin_url():
+    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    parts = urllib.parse.urlsplit(base)
+    return urllib.parse.urlunsplit(parts._replace(path="/postgres"))
+
+
+@contextlib.contextmanager
+def scratch_database(name):
+    """A fresh PostgreSQL database on the server of DATABASE_URL, dropped afterwards."""
+    import psycopg
+
+    server = admin_url()
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = urllib.parse.urlunsplit(urllib.parse.urlsplit(server)._replace(path=f"/{name}"))
+    try:
+        yield url
+    finally:
+        with contextlib.suppress(Exception):
+            from django.db import connections
+
+            connections.close_all()
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def production_env(database_url, **extra):
+    """The environment of a production deploy, on plain HTTP loopback.
+
+    TLS is off on loopback, so SECURE_SSL_REDIRECT is off and the client says
+    X-Forwarded-Proto: https like a TLS-terminating proxy would; secure cookies are then set and
+    our client sends them back as a browser behind TLS would. TRUSTED_PROXY_COUNT=1 is the
+    setting of a deploy behind one proxy: the client gives each simulated user its own
+    X-Forwarded-For address, so allauth's per-IP sign-in limit counts users, not the bench.
+    """
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/6")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DJANGO_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "SECURE_SSL_REDIRECT": "False",
+        "SECURE_HSTS_SECONDS": "0",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CACHE_KEY_PREFIX": f"bench-{secrets.token_hex(4)}",
+        "TRUSTED_PROXY_COUNT": "1",
+        "LOG_LEVEL": "ERROR",  # the probes of missing pages log 404s
+        "DEBUG": "False",
+    }
+    env.setdefault("OIDC_PRIVATE_KEYS", throwaway_signing_key())
+    env.pop("PORTAL_TESTING", None)
+    env.update(extra)
+    return env
+
+
+def throwaway_signing_key():
+    """An RSA key for the OpenID provider's tokens, for this run only."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def setup_django(env):
+    """Configure Django in this process with env (for seeding and in-process measurements)."""
+    os.environ.update(env)
+    import django
+
+    django.setup()
+
+
+def manage(env, *args):
+    subprocess.run(
+        [str(BIN / "python"), "manage.py", *args], cwd=ROOT, env=env, check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def prepare(env):
+    manage(env, "migrate", "--noinput", "-v", "0")
+    manage(env, "collectstatic", "--noinput", "-v", "0")
+
+
+def flush_cache_prefix(env):
+    import redis
+
+    client = redis.Redis.from_url(env["REDIS_URL"])
+    keys = list(client.scan_iter(match=f"{env['CACHE_KEY_PREFIX']}:*", count=1000))
+    for start in range(0, len(keys), 1000):
+        client.delete(*keys[start:start + 1000])
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Gunicorn:
+    """gunicorn with `workers` sync workers on a free loopback port."""
+
+    def __init__(self, env, workers=CORES):
+        self.env = env
+        self.workers = workers
+        self.port = free_port()
+        self.proc = None
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(
+            [str(BIN / "gunicorn"), "portal.wsgi:application", "--workers", str(self.workers),
+             "--bind", f"127.0.0.1:{self.port}", "--backlog", "256", "--timeout", "60",
+             "--log-level", "warning"],
+            cwd=ROOT, env=self.env, start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("gunicorn exited at start")
+            with contextlib.suppress(OSError):
+                status, _h, _b = HttpClient(self.port, "localhost").request("GET", "/healthz")
+                if status == 200 and len(self.worker_pids()) == self.workers:
+                    return self
+            time.sleep(0.3)
+        raise RuntimeError("gunicorn did not answer within 60 s")
+
+    def worker_pids(self):
+        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        return [int(pid) for pid in path.read_text().split()]
+
+    def peak_rss_mb(self):
+        """VmHWM (peak resident set) of each worker, in MB."""
+        peaks = {}
+        for pid in self.worker_pids():
+            status = Path(f"/proc/{pid}/status").read_text()
+            kib = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))
+            peaks[pid] = kib / 1024
+        return peaks
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+class HttpClient:
+    """One browser-like user: keeps cookies (secure ones too, as behind TLS), follows nothing."""
+
+    def __init__(self, port, host, forwarded_for=None):
+        self.port = port
+        self.host = host
+        self.cookies = {}
+        self.forwarded_for = forwarded_for
+        self.conn = None
+
+    def request(self, method, path, form=None, headers=None):
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        all_headers = {
+            "Host": self.host,
+            "X-Forwarded-Proto": "https",
+            "Accept-Language": "en",
+            "User-Agent": "portal-bench",
+        }
+        if self.forwarded_for:
+            all_headers["X-Forwarded-For"] = self.forwarded_for
+        if self.cookies:
+            all_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if form is not None:
+            body = urllib.parse.urlencode(form)
+            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
+            all_headers["Origin"] = f"https://{self.host}"
+            all_headers["Referer"] = f"https://{self.host}{path}"
+        all_headers.update(headers or {})
+        try:
+            self.conn.request(method, path, body=body, headers=all_headers)
+            response = self.conn.getresponse()
+            data = response.read()
+        except (http.client.HTTPException, OSError):
+            self.close()
+            raise
+        for name, value in response.getheaders():
+            if name.lower() == "set-cookie":
+                cookie_name, _, rest = value.partition("=")
+                cookie_value = rest.split(";", 1)[0]
+                if "max-age=0" in value.lower() or cookie_value in ('""', ""):
+                    self.cookies.pop(cookie_name, None)
+                else:
+                    self.cookies[cookie_name] = cookie_value
+        if response.getheader("Connection", "").lower() == "close":
+            self.close()
+        return response.status, dict((k.lower(), v) for k, v in response.getheaders()), data
+
+    def follow(self, method, path, form=None, limit=5):
+        """Request and follow redirects; returns (status, final path, body)."""
+        status, headers, body = self.request(method, path, form=form)
+        while status in (301, 302, 303) and limit:
+            path = urllib.parse.urlsplit(headers["location"])
+            path = path.path + (f"?{path.query}" if path.query else "")
+            status, headers, body = self.request("GET", path)
+            limit -= 1
+        return status, path, body
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+CSRF_RE = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+def sign_in(client, email, password=PASSWORD, login_path="/accounts/login/"):
+    """GET the sign-in page, POST it with its CSRF token; returns the redirect target or None."""
+    status, _h, body = client.request("GET", login_path)
+    match = CSRF_RE.search(body)
+    if status != 200 or not match:
+        raise RuntimeError(f"sign-in page answered {status}")
+    status, headers, _b = client.request(
+        "POST", login_path,
+        form={"login": email, "password": password, "csrfmiddlewaretoken": match.group(1).decode()},
+    )
+    if status != 302:
+        raise RuntimeError(f"sign-in POST answered {status} (wrong password or throttled?)")
+    return headers["location"]
+
+
+def run_for(seconds, clients, operation, make_state, ramp=0.0):
+    """Run operation(state) in `clients` threads; count and time the calls that end in a window.
+
+    The window is `seconds` long and opens `ramp` seconds after the start, so work already in
+    progress when it opens is counted and work in progress when it closes is not: with the
+    server busy throughout, the two balance. Returns (completed, errors, latencies in s, window
+    length in s). The clients' states (e.g. signed-in sessions) are made before the clock starts.
+    """
+    states = [make_state(i) for i in range(clients)]
+    opens = time.monotonic() + ramp
+    deadline = opens + seconds
+    latencies, errors = [], []
+    lock = threading.Lock()
+
+    def loop(state):
+        while True:
+            started = time.monotonic()
+            if started >= deadline:
+                return
+            try:
+                operation(state)
+            except Exception as exc:  # noqa: BLE001 - counted and shown, the run goes on
+                with lock:
+                    errors.append(repr(exc))
+                continue
+            finished = time.monotonic()
+            if opens <= finished <= deadline:
+                with lock:
+                    latencies.append(finished - started)
+
+    threads = [threading.Thread(target=loop, args=(state,), daemon=True) for state in states]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(latencies), errors, latencies, seconds
+
+
+def percentile(values, fraction):
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def median(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def verdict(ok, gap):
+    return "MET" if ok else f"NOT MET ({gap})"
+
+
+def one_password_hash(password=PASSWORD):
+    """One real hash with the configured hasher, reused for every seeded user (seeding speed)."""
+    from django.contrib.auth.hashers import make_password
+
+    return make_password(password)
+
+
+def bulk_users(tenant, emails, encoded_password, batch=5000, **fields):
+    """Users and their allauth e-mail rows, as provision_user makes them, in bulk."""
+    from allauth.account.models import EmailAddress
+
+    from accounts.models import User
+
+    made = []
+    for start in range(0, len(emails), batch):
+        chunk = [
+            User(tenant=tenant, email=email, password=encoded_password, **fields)
+            for email in emails[start:start + batch]
+        ]
+        User.objects.bulk_create(chunk, batch_size=batch)
+        EmailAddress.objects.bulk_create(
+            [EmailAddress(user=u, email=u.email, primary=True, verified=True) for u in chunk],
+            batch_size=batch,
+        )
+        made.extend(chunk)
+    return made
+
+
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
+
+
+def statements(captured):
+    """SQL statements of a CaptureQueriesContext, transaction control not counted."""
+    return len([q for q in captured.captured_queries if not q["sql"].startswith(TRANSACTION_CONTROL)])
