@@ -19,10 +19,14 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.csrf import csrf_exempt
+from django_otp import DEVICE_ID_SESSION_KEY
 from oauthlib.oauth2.rfc6749 import errors
+
+from recovery.services import authenticator_device
 
 from . import oidc
 from .backends import user_belongs_to_request
+from .otp import mfa_required
 
 
 def _client(client_id):
@@ -91,16 +95,33 @@ def authorize(request):
             if request.GET.get("login_hint"):
                 params["login_hint"] = request.GET["login_hint"]
             return redirect(f"{reverse('account_login')}?{urlencode(params)}")
-        if client is not None and "login" not in prompts and _max_age_exceeded(request):
-            # The sign-in is older than the client accepts: ask for the password again.
-            next_url = del_query_params(request.get_full_path(), "max_age")
-            return redirect(f"{reverse('account_reauthenticate')}?{urlencode({'next': next_url})}")
+        if client is not None and request.user.is_authenticated and "login" in prompts:
+            next_url = del_query_params(request.get_full_path(), "prompt")
+            others = [p for p in prompts if p != "login"]  # e.g. "consent" still applies after
+            if others:
+                next_url = add_query_params(next_url, {"prompt": " ".join(others)})
+            return _sign_in_again(request, next_url)
+        if client is not None and _max_age_exceeded(request):
+            # The sign-in is older than the client accepts.
+            return _sign_in_again(request, del_query_params(request.get_full_path(), "max_age"))
     response = allauth_views.authorization(request)
     if response.status_code == 302 and request.user.is_authenticated:
         code = _issued_code(response.get("Location", ""))
         if code:
             oidc.remember_sign_in(request, code)
     return response
+
+
+def _sign_in_again(request, next_url):
+    """prompt=login / max_age: the password again and, where sign-in asks for it, the code again.
+
+    The session's second factor is dropped first, so the step-up page asks for a fresh code
+    rather than waving the old verification through.
+    """
+    if mfa_required(request.user, request.tenant) and authenticator_device(request.user):
+        request.session.pop(DEVICE_ID_SESSION_KEY, None)
+        next_url = f"{reverse('accounts_otp_verify')}?{urlencode({'next': next_url})}"
+    return redirect(f"{reverse('account_reauthenticate')}?{urlencode({'next': next_url})}")
 
 
 def _state_required(request, client):

@@ -3,6 +3,9 @@
 The end-to-end run with a real relying party library is in test_oidc_rp.py.
 """
 
+import time
+
+import pyotp
 import pytest
 from allauth.idp.oidc.models import Client, Token
 from django.core.cache import cache
@@ -12,6 +15,7 @@ from joserfc.jwk import KeySet
 
 from accounts.management.commands.generate_oidc_key import new_private_key_pem
 from accounts.oidc import OIDCAdapter
+from recovery import services
 from tests.conftest import PASSWORD, client_for, sign_in
 from tests.oidc_support import (
     REDIRECT_URI,
@@ -218,6 +222,35 @@ def test_prompt_login_asks_for_the_password_again_then_returns_to_the_client(use
     response = browser.post(reauth_url, {"password": PASSWORD, "next": query_of(reauth_url)["next"]})
     response = follow_until_callback(browser, response)
     assert "code" in query_of(response["Location"])
+
+
+def test_prompt_login_asks_an_mfa_user_for_a_fresh_code_too(user, confidential):
+    client, secret = confidential
+    user.tenant.policy.mfa_required = True
+    user.tenant.policy.save()
+    device = services.start_authenticator_setup(user)
+    services.confirm_authenticator(device)
+    totp = pyotp.TOTP(services.authenticator_secret(device))
+    browser = client_for(user.tenant)
+    sign_in(browser, user.email)
+    browser.post("/accounts/login/code/", {"code": totp.now()})
+    assert browser.get("/").wsgi_request.user.is_verified()
+
+    reauth_url = browser.get(authorize_url(client.id, prompt="login"))["Location"]
+    assert reauth_url.startswith("/accounts/reauthenticate/")
+    assert not browser.get("/").wsgi_request.user.is_verified()  # the old code no longer counts
+    response = browser.post(reauth_url, {"password": PASSWORD, "next": query_of(reauth_url)["next"]})
+    assert response["Location"].startswith("/accounts/verify/")
+    page = browser.get(response["Location"])
+    assert page.status_code == 200 and 'name="code"' in page.text
+    # The next time step: the code used at sign-in cannot be replayed.
+    fresh = totp.at(int(time.time()) + 30)
+    response = browser.post(response["Location"], {"code": fresh})
+    at_client = follow_until_callback(browser, response)
+    code = query_of(at_client["Location"])["code"]
+    tokens = exchange(browser, client, secret, code).json()
+    keys = KeySet.import_key_set(browser.get("/.well-known/jwks.json").json())
+    assert "otp" in jwt.decode(tokens["id_token"], keys).claims["amr"]
 
 
 def test_max_age_zero_asks_for_the_password_again(user, confidential):
