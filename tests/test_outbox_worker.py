@@ -15,6 +15,7 @@ import threading
 import time
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import redis
@@ -324,3 +325,28 @@ def _claimable(pk):
     with transaction.atomic():
         return OutboxEmail.objects.select_for_update(nowait=False, skip_locked=True).filter(
             pk=pk).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
+                    reason="the worker process shares the test database (PostgreSQL)")
+def test_a_pool_process_killed_mid_send_is_replaced_and_the_email_arrives_once(tenant, user):
+    """Only the process sending dies (the worker's main process lives): the task is given back
+    at once (acks_late + reject_on_worker_lost), no sweep needed."""
+    celery_app.control.purge()
+    with SmtpSink() as sink, worker_process(sink) as worker_main:
+        sink.handler.holding = True
+        row = notify_password_changed(user)
+        assert sink.handler.held.wait(30), "the worker never reached DATA"
+        children = Path(f"/proc/{worker_main.pid}/task/{worker_main.pid}/children").read_text().split()
+        assert len(children) == 1
+        os.kill(int(children[0]), signal.SIGKILL)
+        wait_until(lambda: sink.handler.abandoned == 1, timeout=10)
+        sink.handler.holding = False
+        sink.handler.wait_for(1, timeout=30)
+        wait_until(lambda: states() == ["sent"], timeout=10)
+        time.sleep(1.0)
+        assert worker_main.poll() is None
+    assert len(sink.messages) == 1 and sink.messages[0][1]["X-Outbox-ID"] == str(row.pk)
+    row.refresh_from_db()
+    assert row.state == "sent" and row.attempts == 1
