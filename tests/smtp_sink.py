@@ -1,5 +1,6 @@
 """A real SMTP server (aiosmtpd) on a free loopback port, for the e-mail tests."""
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -20,9 +21,24 @@ class SinkHandler:
         self.messages = []
         self.refusal = None  # e.g. "451 4.3.0 try again later": refuse every message with it
         self.refused = 0
+        # While holding, a message that reached DATA gets no answer until holding ends: the
+        # client is mid-conversation and the message is not accepted. If the client goes away
+        # meanwhile, aiosmtpd cancels this handler and the message is dropped (abandoned).
+        self.holding = False
+        self.held = threading.Event()
+        self.abandoned = 0
         self._lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope):
+        if self.holding:
+            self.held.set()
+            try:
+                while self.holding:
+                    await asyncio.sleep(0.02)
+            except asyncio.CancelledError:
+                with self._lock:
+                    self.abandoned += 1
+                raise
         if self.refusal:
             with self._lock:
                 self.refused += 1

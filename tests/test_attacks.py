@@ -211,9 +211,82 @@ def _registration_flow(user, secrets, shown_to_typist):
     yield client.get("/security-info/authenticator/scan/")  # never shown again
 
 
+RESET_ANSWERS = ["Hakodate-reset-81", "Tanuki-reset-82", "Yuzu-reset-83"]
+WRONG_RESET_ANSWER = "Wrong-guess-reset-84"
+RESET_PASSWORD = "Reset-meadow-horizon-85"
+SECOND_RESET_PASSWORD = "Second-reset-lantern-86"
+
+
+def _reset_flow(user, secrets, shown_to_typist):
+    """The reset wizard twice: security questions (a wrong try, then right), then the
+    authenticator app (a wrong code, then right), each ending with a new password."""
+    import pyotp
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from recovery import services
+    from recovery.models import SecurityQuestion, SecurityQuestionsDevice
+
+    from .test_reset import METHOD, NEW_PASSWORD, RESET, VERIFY, Page
+
+    questions = list(SecurityQuestion.objects.filter(tenant=None).order_by("position")[:3])
+    services.register_security_questions(user, dict(zip(questions, RESET_ANSWERS, strict=True)))
+    device = services.start_authenticator_setup(user)
+    services.confirm_authenticator(device)
+    totp = pyotp.TOTP(services.authenticator_secret(device))
+    # Codes are typed with a space ("123 456", as the form allows): a bare six-digit number
+    # could turn up by chance in logged timestamps and make the test fail for nothing.
+    right_code = totp.now()
+    wrong_code = f"{(int(right_code) + 500_000) % 1_000_000:06d}"
+    typed = lambda code: f"{code[:3]} {code[3:]}"  # noqa: E731
+    secrets += [*RESET_ANSWERS, WRONG_RESET_ANSWER, RESET_PASSWORD, SECOND_RESET_PASSWORD,
+                typed(right_code), typed(wrong_code), services.authenticator_secret(device)]
+    # A refused code is re-shown in its field to the one who typed it, like any form value; the
+    # answers are not (their fields render empty).
+    shown_to_typist.append(typed(wrong_code))
+    answer_of = {text: answer for question, answer in zip(questions, RESET_ANSWERS, strict=True)
+                 for text in (question.text_ja, question.text_en)}
+
+    client = client_for(user.tenant)
+    yield client.post(RESET, {"email": user.email})
+    yield client.post(METHOD, {"method": "questions"})
+    page = client.get(VERIFY)
+    yield page
+    fields = {key.removeprefix("id_"): answer_of[question]
+              for key, question in Page(page).labels.items() if key and key.startswith("id_answer_")}
+    assert len(fields) == 3
+    yield client.post(VERIFY, {**fields, next(iter(fields)): WRONG_RESET_ANSWER})
+    # django-otp throttles the device after the failure; let its short wait pass.
+    SecurityQuestionsDevice.objects.filter(user=user).update(throttling_failure_timestamp=None)
+    passed = client.post(VERIFY, fields)
+    assert passed.status_code == 302, passed.status_code
+    yield passed
+    yield client.get(NEW_PASSWORD)
+    yield client.post(NEW_PASSWORD, {"new_password1": RESET_PASSWORD, "new_password2": "x" + RESET_PASSWORD})
+    done = client.post(NEW_PASSWORD, {"new_password1": RESET_PASSWORD, "new_password2": RESET_PASSWORD})
+    assert done.status_code == 302, done.status_code
+    yield done
+    signed_in = sign_in(client_for(user.tenant), user.email, RESET_PASSWORD)
+    assert signed_in.status_code == 302
+    yield signed_in
+
+    client = client_for(user.tenant, HTTP_ACCEPT_LANGUAGE="en")
+    yield client.post(RESET, {"email": user.email})
+    yield client.post(METHOD, {"method": "authenticator"})
+    yield client.post(VERIFY, {"code": typed(wrong_code)})
+    TOTPDevice.objects.filter(user=user).update(throttling_failure_timestamp=None)
+    passed = client.post(VERIFY, {"code": typed(right_code)})
+    assert passed.status_code == 302, passed.status_code
+    yield passed
+    done = client.post(NEW_PASSWORD, {"new_password1": SECOND_RESET_PASSWORD,
+                                      "new_password2": SECOND_RESET_PASSWORD})
+    assert done.status_code == 302, done.status_code
+    yield done
+    yield client.get(done["Location"])
+    assert sign_in(client_for(user.tenant), user.email, SECOND_RESET_PASSWORD).status_code == 302
+
+
 # Each flow lists the secrets it types or is given, and what it may show back to the typist.
-# The reset wizard (answers, codes, new password) adds its row when it lands.
-SECRET_FLOWS = [_password_flow, _registration_flow]
+SECRET_FLOWS = [_password_flow, _registration_flow, _reset_flow]
 
 
 @pytest.mark.parametrize("flow", SECRET_FLOWS, ids=[flow.__name__ for flow in SECRET_FLOWS])

@@ -267,3 +267,40 @@ def test_nudge_offers_only_the_methods_the_tenant_enables(make_tenant, make_user
         if "authenticator" not in offered:
             assert client.post("/security-info/authenticator/")["Location"] == NUDGE
             assert not services.registered_methods(user)
+
+
+@pytest.mark.django_db
+def test_skipping_through_the_pages_queues_one_reminder_a_day_in_the_users_language(
+    tenant, user, make_user
+):
+    from accounts import mail
+    from accounts.models import OutboxEmail
+
+    john = make_user(tenant, "john@demo.example", language="en", name="John")
+
+    def skip(person):
+        client = client_for(tenant)
+        assert sign_in(client, person.email)["Location"] == NUDGE
+        skipped = client.post(NUDGE + "skip/")
+        assert skipped.status_code == 302 and signed_in(client)
+
+    def reminders(person):
+        return list(OutboxEmail.objects.filter(to_email=person.email).values_list(
+            "kind", "user_id", "language", "state"))
+
+    for person in (user, john):
+        skip(person)
+    assert reminders(user) == [(mail.REMINDER, user.pk, "ja", "pending")]
+    assert reminders(john) == [(mail.REMINDER, john.pk, "en", "pending")]
+
+    for person in (user, john):  # skipped again within 24 hours: no second e-mail
+        skip(person)
+    assert len(reminders(user)) == len(reminders(john)) == 1
+    assert RecoveryProfile.objects.get(user=user).skip_count == 2
+
+    # A day later the next skip reminds again.
+    RecoveryProfile.objects.filter(user=user).update(
+        last_reminder_at=timezone.now() - timedelta(hours=24, minutes=1))
+    skip(user)
+    assert len(reminders(user)) == 2 and len(reminders(john)) == 1
+    assert OutboxEmail.objects.count() == 3

@@ -1,14 +1,21 @@
 """The outbox with the real parts: a Celery worker on Redis, and an SMTP server (aiosmtpd).
 
-The worker runs in a thread of the test process, so it sees the test database; the tests use
+The worker runs in a thread of the test process, so it sees the test database (the killed-worker
+test runs `celery worker` processes on the test database instead); the tests use
 transaction=True so that what they write is committed and visible to it.
 """
 
+import os
 import shutil
+import signal
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import redis
@@ -16,6 +23,7 @@ from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun
 from django.conf import settings as django_settings
 from django.db import connections, transaction
+from django.db.models import F
 
 from accounts import mail
 from accounts.models import OutboxEmail
@@ -25,6 +33,7 @@ from accounts.tasks import deliver_email, sweep_outbox
 from portal.celery import app as celery_app
 
 from .conftest import client_for, sign_in
+from .faults import ROOT, database_url_for, portal_env
 from .smtp_sink import SmtpSink, free_port, html_body, text_body
 
 pytestmark = [
@@ -224,3 +233,120 @@ def test_broker_outage_loses_nothing_and_the_sweeper_sends_each_once(tenant, mak
             time.sleep(1.0)
     assert sorted(rcpt[0] for rcpt, _m in smtp.messages) == sorted(u.email for u in users)
     assert all("本人確認方法" in m["Subject"] for _r, m in smtp.messages)
+
+
+# --- A worker process killed in the middle of sending -----------------------------------------
+
+@contextmanager
+def worker_process(sink):
+    """`celery -A portal worker` as deployed (prefork), in its own process group, on the test
+    database and this Redis database, sending to the sink. Yields the Popen."""
+    env = portal_env(
+        DATABASE_URL=database_url_for(django_settings.DATABASES["default"]["NAME"]),
+        REDIS_URL=django_settings.REDIS_URL,
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(sink.port), EMAIL_USE_TLS="false",
+    )
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "prefork",
+         "--concurrency", "1", "--without-gossip", "--without-mingle", "-l", "WARNING"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)  # warm shutdown
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        log.close()
+
+
+def kill_hard(process):
+    """What an OOM kill or a lost machine does: every process of the worker, no clean-up."""
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
+                    reason="the worker process shares the test database (PostgreSQL)")
+def test_a_worker_killed_mid_send_is_replaced_and_the_email_arrives_once(tenant, user):
+    redis_client = redis.Redis.from_url(django_settings.REDIS_URL)
+    celery_app.control.purge()
+    with SmtpSink() as sink:
+        sink.handler.holding = True  # the server will not answer DATA until we say so
+        with worker_process(sink) as first:
+            row = notify_password_changed(user)  # committed: the delivery task goes to Redis
+            assert sink.handler.held.wait(30), "the worker never reached DATA"
+            # Mid-send: the message is in the server's hands, unanswered; the row is claimed
+            # in the worker's open transaction, so nothing about it is committed yet.
+            row.refresh_from_db()
+            assert (row.state, row.attempts) == ("pending", 0)
+            kill_hard(first)
+        wait_until(lambda: sink.handler.abandoned == 1, timeout=10)
+        assert sink.messages == []  # the server never accepted it
+        sink.handler.holding = False
+
+        # PostgreSQL rolled the dead worker's transaction back: the row is pending and free.
+        wait_until(lambda: _claimable(row.pk), timeout=10)
+        row.refresh_from_db()
+        assert (row.state, row.attempts, row.sent_at) == ("pending", 0, None)
+
+        with worker_process(sink):
+            # The task the dead worker held is unacknowledged; Redis gives it back only after
+            # the visibility timeout (an hour). The sweeper does not wait that long: beat runs
+            # it every minute and it re-queues rows more than OUTBOX_SWEEP_AFTER_SECONDS late.
+            OutboxEmail.objects.filter(pk=row.pk).update(
+                next_attempt_at=F("next_attempt_at")
+                - timedelta(seconds=django_settings.OUTBOX_SWEEP_AFTER_SECONDS + 1))
+            sweep_outbox.delay()
+            sink.handler.wait_for(1, timeout=30)
+            wait_until(lambda: states() == ["sent"], timeout=10)
+            sweep_outbox.delay(0)  # a later sweep and a late duplicate task send nothing more
+            deliver_email.delay(row.pk)
+            time.sleep(1.0)
+    try:
+        assert len(sink.messages) == 1
+        (recipients, message), = sink.messages
+        assert recipients == [user.email] and message["X-Outbox-ID"] == str(row.pk)
+        row.refresh_from_db()
+        assert row.state == "sent" and row.sent_at is not None and row.attempts == 1
+    finally:
+        # The dead worker's unacknowledged task would come back in an hour; it is spent.
+        redis_client.delete("unacked", "unacked_index")
+
+
+def _claimable(pk):
+    with transaction.atomic():
+        return OutboxEmail.objects.select_for_update(nowait=False, skip_locked=True).filter(
+            pk=pk).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
+                    reason="the worker process shares the test database (PostgreSQL)")
+def test_a_pool_process_killed_mid_send_is_replaced_and_the_email_arrives_once(tenant, user):
+    """Only the process sending dies (the worker's main process lives): the task is given back
+    at once (acks_late + reject_on_worker_lost), no sweep needed."""
+    celery_app.control.purge()
+    with SmtpSink() as sink, worker_process(sink) as worker_main:
+        sink.handler.holding = True
+        row = notify_password_changed(user)
+        assert sink.handler.held.wait(30), "the worker never reached DATA"
+        children = Path(f"/proc/{worker_main.pid}/task/{worker_main.pid}/children").read_text().split()
+        assert len(children) == 1
+        os.kill(int(children[0]), signal.SIGKILL)
+        wait_until(lambda: sink.handler.abandoned == 1, timeout=10)
+        sink.handler.holding = False
+        sink.handler.wait_for(1, timeout=30)
+        wait_until(lambda: states() == ["sent"], timeout=10)
+        time.sleep(1.0)
+        assert worker_main.poll() is None
+    assert len(sink.messages) == 1 and sink.messages[0][1]["X-Outbox-ID"] == str(row.pk)
+    row.refresh_from_db()
+    assert row.state == "sent" and row.attempts == 1

@@ -1,5 +1,5 @@
 """Two web nodes on one PostgreSQL and one Redis: either node serves any session, and the
-sign-in rate limit counts the attempts made on both together.
+sign-in rate limit and the reset lock count the attempts made on both together.
 
 The nodes are real gunicorn processes on the test database (committed data: transaction=True).
 """
@@ -10,8 +10,12 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 
+from recovery import reset
+
+from . import test_reset as flows
 from .conftest import PASSWORD
 from .faults import Browser, PortalNode, database_url_for
+from .test_reset import METHOD, RESET, VERIFY, Page, register_questions
 
 pytestmark = [
     pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.postgres,
@@ -22,6 +26,7 @@ pytestmark = [
     ),
 ]
 RATE_LIMITED = "Too many failed login attempts"
+bank = flows.bank  # the question bank fixture of the reset tests
 
 
 @pytest.fixture
@@ -76,3 +81,61 @@ def test_the_sign_in_rate_limit_counts_attempts_on_both_nodes_together(nodes, us
     for node in nodes:
         refused = Browser("demo.localhost").sign_in(node, user.email, PASSWORD)
         assert refused.status_code in (200, 429) and "sessionid" not in refused.cookies
+
+
+LOCKED = "Password reset is locked"
+
+
+def _questions_on_the_verify_page(browser, node, email):
+    """Start a reset with security questions on a node; the verify page as the browser sees it."""
+    for path, data in ((RESET, {"email": email}), (METHOD, {"method": "questions"})):
+        response = browser.post(node, path, data)
+        assert response.status_code == 302, (path, response.status_code)
+    page = browser.get(node, VERIFY)
+    assert page.status_code == 200, page.status_code
+    return Page(page)
+
+
+def _answer(browser, node, page, answers_by_question):
+    data = {key.removeprefix("id_"): answers_by_question[question]
+            for key, question in page.labels.items() if key and key.startswith("id_answer_")}
+    assert len(data) == 3
+    return browser.post(node, VERIFY, data)
+
+
+def test_the_reset_lock_counts_failures_on_both_nodes_together(nodes, tenant, user, bank):
+    answers = register_questions(user, bank[:3])
+    threshold = tenant.policy.reset_lock_threshold
+    assert threshold == 5
+    # Two browsers, each with its own cookie jar and wizard session, each on its own node.
+    first, second = Browser("demo.localhost"), Browser("demo.localhost")
+    pages = {
+        id(first): _questions_on_the_verify_page(first, nodes[0], user.email),
+        id(second): _questions_on_the_verify_page(second, nodes[1], user.email),
+    }
+    turns = [(first, nodes[0]), (second, nodes[1])]
+    wrong = {question: "not the answer" for question in answers}
+    statuses = []
+    for failure in range(threshold):
+        browser, node = turns[failure % 2]
+        response = _answer(browser, node, pages[id(browser)], wrong)
+        statuses.append(response.status_code)
+        assert (LOCKED in response.text) == (failure == threshold - 1), failure
+    # Alone, neither node saw more than three failures: only the shared count reaches five.
+    assert statuses == [200] * (threshold - 1) + [429]
+
+    # The right answers are refused now, on either node, in the browsers that failed...
+    for browser, node in ((first, nodes[1]), (second, nodes[0])):
+        refused = _answer(browser, node, pages[id(browser)], answers)
+        assert refused.status_code == 429 and LOCKED in refused.text
+        assert refused.headers.get("Location") is None
+    # ...and in a fresh browser starting over on either node.
+    for node in nodes:
+        fresh = Browser("demo.localhost")
+        for path, data in ((RESET, {"email": user.email}), (METHOD, {"method": "questions"})):
+            fresh.post(node, path, data)
+        locked = fresh.get(node, VERIFY)
+        assert locked.status_code == 429 and LOCKED in locked.text
+    assert reset.reset_lock_state(user) is not None
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
