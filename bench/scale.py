@@ -143,8 +143,12 @@ def time_get(client, url, baseline):
 
     with CaptureQueriesContext(connection) as queries:
         response = client.get(url)
+        if hasattr(response, "streaming_content"):
+            b"".join(response.streaming_content)
     # Counted now: every request starts by clearing the connection's query log.
     statements = common.statements(queries)
+    if SHOW_SQL:
+        show_sql(queries)
     if response.status_code != 200:
         return None, None, statements, response.status_code
     times, relative = [], []
@@ -157,6 +161,11 @@ def time_get(client, url, baseline):
 
 
 SHOW_SQL = False
+
+
+def show_sql(queries):
+    for query in queries.captured_queries:
+        common.say(f"    [{query['time']} s] {query['sql'][:400]}")
 
 
 def time_nudge_sign_in(tenant, baseline):
@@ -193,8 +202,7 @@ def time_nudge_sign_in(tenant, baseline):
                 relative.append(elapsed / base)
                 counts.append(common.statements(queries))
     if SHOW_SQL:
-        for query in queries.captured_queries:
-            common.say(f"    [{query['time']} s] {query['sql'][:400]}")
+        show_sql(queries)
     if statuses != {302}:
         return None, None, max(counts), statuses
     return common.median(times), common.median(relative), max(counts), response["Location"]
@@ -209,7 +217,7 @@ def main():
                         help="a GET that answers one tenant's users as CSV")
     parser.add_argument("--keep", action="store_true", help="keep the database (debugging)")
     parser.add_argument("--show-sql", action="store_true",
-                        help="print the SQL of the last sign-in at each size")
+                        help="print the SQL of each page and of the last sign-in at each size")
     args = parser.parse_args()
     global SHOW_SQL
     SHOW_SQL = args.show_sql
