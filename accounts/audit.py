@@ -45,12 +45,15 @@ def _storable(text, limit=None):
 def record(kind, *, request=None, user=None, tenant=None, **data):
     if kind not in KINDS:
         raise ValueError(f"unknown audit event kind {kind!r}")
-    if tenant is None and user is not None:
-        tenant = user.tenant if user.tenant_id else None
-    if tenant is None and request is not None:
-        tenant = getattr(request, "tenant", None)
+    # The id is enough: loading user.tenant cost one SELECT per sign-in (bench/README.md).
+    tenant_id = tenant.pk if tenant is not None else None
+    if tenant_id is None and user is not None:
+        tenant_id = user.tenant_id
+    if tenant_id is None and request is not None:
+        request_tenant = getattr(request, "tenant", None)
+        tenant_id = request_tenant.pk if request_tenant is not None else None
     return AuditEvent.objects.create(
-        tenant=tenant,
+        tenant_id=tenant_id,
         user=user if user is not None and user.pk else None,
         kind=kind,
         ip_address=client_ip(request),

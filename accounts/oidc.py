@@ -31,8 +31,11 @@ TOKEN_DATA_KEY = "portal_sign_in"
 # --- clients ----------------------------------------------------------------------------------
 
 def client_tenant_id(client):
-    link = TenantOIDCClient.objects.filter(client=client).only("tenant_id").first()
-    return link.tenant_id if link else None
+    # The reverse one-to-one: free when the caller loaded it with select_related("tenant_link").
+    try:
+        return client.tenant_link.tenant_id
+    except TenantOIDCClient.DoesNotExist:
+        return None
 
 
 def client_is_usable_here(client, request) -> bool:
@@ -128,6 +131,15 @@ def attach_sign_in_to_refresh_token(value, facts):
         token.save(update_fields=["data"])
 
 
+def _tenant_slug(user):
+    # The request's tenant is the user's on every endpoint that issues claims (the client and
+    # the user must both belong to it): no need to load it again.
+    request_tenant = getattr(context.request, "tenant", None)
+    if request_tenant is not None and request_tenant.id == user.tenant_id:
+        return request_tenant.slug
+    return user.tenant.slug if user.tenant_id else None
+
+
 # --- allauth adapter ------------------------------------------------------------------------
 
 class OIDCAdapter(DefaultOIDCAdapter):
@@ -167,7 +179,7 @@ class OIDCAdapter(DefaultOIDCAdapter):
 
     def get_claims(self, purpose, user, client, scopes, email=None, **kwargs):
         claims = super().get_claims(purpose, user, client, scopes, email=email, **kwargs)
-        claims["tid"] = user.tenant.slug if user.tenant_id else None
+        claims["tid"] = _tenant_slug(user)
         if "profile" in scopes and user.name:
             claims["name"] = user.name
             claims["locale"] = user.language

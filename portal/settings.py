@@ -112,6 +112,9 @@ else:
     # Health-checked persistent connections: a restarted PostgreSQL needs no web restart.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # No JIT: compiling a plan took ≈ 30 ms, as long as the admin report's whole aggregate over
+    # 10,000 users (bench/README.md); short OLTP queries never repay it.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, sessions, Celery ----------------------------------------------------------------

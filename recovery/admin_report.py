@@ -55,8 +55,9 @@ def report_tenant(request):
 
 def report_view(request, site_context):
     tenant, tenant_choices = report_tenant(request)
-    coverage = reports.registration_coverage(tenant)
-    reset_rows = reports.reset_table(reports.reset_outcomes(tenant))
+    numbers = reports.report_numbers(tenant, refresh=request.GET.get("refresh") == "1")
+    coverage = numbers["coverage"]
+    reset_rows = reports.reset_table(numbers["resets"])
     coverage_rows = [
         (key, label, coverage[key]) for key, label in reports.REGISTRATION_STATES.items()
     ]
@@ -80,6 +81,7 @@ def report_view(request, site_context):
         "reset_rows": reset_rows,
         "reset_chart": bar_chart(outcome_bars),
         "days": reports.REPORT_DAYS,
+        "as_of": numbers["as_of"],
     }
     return TemplateResponse(request, "admin/portal_report.html", context)
 

@@ -4,9 +4,11 @@ Every function takes a tenant (None: every tenant, for platform superusers) and 
 constant number of queries.
 """
 
+import contextlib
 from datetime import timedelta
 
-from django.db.models import Case, Count, F, IntegerField, Q, Value, When
+from django.core.cache import cache
+from django.db.models import Case, Count, F, IntegerField, Value, When
 from django.db.models.fields.json import KT
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -33,10 +35,14 @@ RESET_METHODS = {
     "": _("Other / unknown"),
 }
 REPORT_DAYS = 30
+# The report's numbers aggregate the whole tenant (linear in its size): computed at most once a
+# minute per tenant unless the admin asks for fresh ones (bench/scale.py, bench/README.md).
+REPORT_CACHE_SECONDS = 60
 
 
 def with_registration_state(queryset):
-    """Annotate has_questions, has_authenticator, skip_count, last_reset_at, registration_state.
+    """Annotate has_questions, has_authenticator, skip_count, last_reset_at; alias
+    registration_state (for filters and counts).
 
     Registered means: as many methods as the tenant's policy needs for a reset (one, or both
     when the policy asks for two and enables both). One query for any number of users.
@@ -57,12 +63,13 @@ def with_registration_state(queryset):
     return (
         users_with_methods(queryset)
         .annotate(
-            methods_registered=methods,
-            methods_required=required,
             skip_count=F("recovery__skip_count"),
             last_reset_at=F("recovery__last_reset_at"),
         )
-        .annotate(
+        # Aliases, not columns: only filters and the coverage count need them, and each copy in
+        # the SELECT list would probe the device tables again for every row.
+        .alias(methods_registered=methods, methods_required=required)
+        .alias(
             registration_state=Case(
                 When(methods_registered__gte=F("methods_required"), then=Value(REGISTERED)),
                 When(skip_count__gt=0, then=Value(SKIPPED)),
@@ -82,10 +89,16 @@ def employees(tenant):
 
 def registration_coverage(tenant):
     """{"registered": n, "skipped": n, "none": n} over the tenant's active users."""
-    counts = with_registration_state(employees(tenant)).aggregate(
-        **{state: Count("pk", filter=Q(registration_state=state)) for state in REGISTRATION_STATES}
+    # GROUP BY the state: each user's state is worked out once (three FILTERed counts would
+    # work it out three times per user).
+    rows = (
+        with_registration_state(employees(tenant))
+        .values(state=F("registration_state"))
+        .annotate(n=Count("pk"))
+        .order_by()
     )
-    return {state: counts[state] or 0 for state in REGISTRATION_STATES}
+    counts = {row["state"]: row["n"] for row in rows}
+    return {state: counts.get(state, 0) for state in REGISTRATION_STATES}
 
 
 def reset_outcomes(tenant, *, days=REPORT_DAYS, now=None):
@@ -114,3 +127,27 @@ def reset_table(counts):
             continue  # the "unknown" row only when such events exist
         table.append({"key": method, "method": label, "cells": cells, "total": sum(cells)})
     return table
+
+
+def report_numbers(tenant, *, refresh=False, now=None):
+    """{"coverage", "resets", "as_of"} for the report, cached per tenant for a minute.
+
+    refresh=True recomputes them now. Without the cache (Redis down) they are computed each time.
+    """
+    key = f"portal.report.{tenant.pk if tenant is not None else 'all'}"
+    if not refresh:
+        try:
+            cached = cache.get(key)
+        except Exception:  # noqa: BLE001 - the cache is an optimisation, never a failure
+            cached = None
+        if cached is not None:
+            return cached
+    now = now or timezone.now()
+    numbers = {
+        "coverage": registration_coverage(tenant),
+        "resets": reset_outcomes(tenant, now=now),
+        "as_of": now,
+    }
+    with contextlib.suppress(Exception):  # a cache outage only costs the recount next time
+        cache.set(key, numbers, REPORT_CACHE_SECONDS)
+    return numbers

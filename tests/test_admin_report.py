@@ -100,3 +100,16 @@ def test_superuser_picks_the_tenant_of_the_report(report_data, other_tenant):
     assert table_numbers(acme, "reset-table", "data-method")["questions"] == [7, 0, 0, 7]
     everyone = client.get(REPORT)
     assert table_numbers(everyone, "reset-table", "data-method")["questions"] == [9, 3, 1, 13]
+
+
+@pytest.mark.django_db
+def test_report_is_kept_a_minute_and_refresh_recomputes(admin_client, report_data, tenant, make_user):  # noqa: F811
+    first = admin_client.get(REPORT)
+    make_user(tenant, "newcomer@demo.example", password=None)
+    # Within the minute the admin sees the same figures (the aggregate is not redone)...
+    assert table_numbers(admin_client.get(REPORT), "coverage-table", "data-state")["none"] == [5]
+    assert "Refresh now" in first.text or "今すぐ" in first.text
+    # ...and "Refresh now" recounts.
+    fresh = admin_client.get(REPORT + "?refresh=1")
+    assert table_numbers(fresh, "coverage-table", "data-state")["none"] == [6]
+    assert table_numbers(admin_client.get(REPORT), "coverage-table", "data-state")["none"] == [6]

@@ -228,3 +228,13 @@ def test_settings_follow_the_environment():
     else:
         assert settings.CELERY_TASK_ALWAYS_EAGER is True
     assert settings.SESSION_ENGINE == "portal.sessions"
+
+
+@pytest.mark.django_db
+def test_an_audit_event_costs_one_insert_and_keeps_the_users_tenant(tenant, make_user, django_assert_num_queries):
+    from accounts import audit
+
+    user = User.objects.get(pk=make_user(tenant, "audited@demo.example").pk)  # tenant not loaded
+    with django_assert_num_queries(1):
+        event = audit.record("signin.succeeded", user=user)
+    assert event.tenant_id == tenant.id
