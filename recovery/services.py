@@ -4,6 +4,7 @@ Views, the admin, tasks and tests all call these; nothing else writes recovery m
 """
 
 import base64
+import functools
 import unicodedata
 from datetime import timedelta
 
@@ -23,7 +24,10 @@ AUTHENTICATOR = "authenticator"
 ANSWER_MIN_LENGTH = 3
 ANSWER_MAX_LENGTH = 40
 # Compared against when there is no stored hash, so a miss costs what a real check costs.
-_DUMMY_ANSWER_HASH = make_password("not-a-real-answer")
+@functools.cache
+def _dummy_answer_hash() -> str:
+    # Made on first use, not at import: one Argon2 hash costs every starting worker 80 ms.
+    return make_password("not-a-real-answer")
 
 
 # --- Security questions ---------------------------------------------------------------------
@@ -75,7 +79,7 @@ def check_device_answers(device, answers) -> bool:
         except (TypeError, ValueError):
             key = None
         answer_hash = stored.get(key)
-        matched = check_password(normalise_answer(answer), answer_hash or _DUMMY_ANSWER_HASH)
+        matched = check_password(normalise_answer(answer), answer_hash or _dummy_answer_hash())
         all_match = all_match and matched and answer_hash is not None
     return all_match
 
@@ -83,7 +87,7 @@ def check_device_answers(device, answers) -> bool:
 def hash_dummy_answers(count: int) -> None:
     """Spend the time of `count` answer checks (decoy flows for unknown accounts)."""
     for _ in range(count):
-        check_password("decoy", _DUMMY_ANSWER_HASH)
+        check_password("decoy", _dummy_answer_hash())
 
 
 def questions_device(user):

@@ -6,8 +6,6 @@ import io
 import time
 from functools import wraps
 
-import qrcode
-import qrcode.image.pure
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -202,6 +200,10 @@ def authenticator(request, registrant):
 
 
 def _qr_data_uri(text):
+    # Imported here: qrcode (with PIL) costs a web worker 7 MB that most requests never need.
+    import qrcode
+    import qrcode.image.pure
+
     image = qrcode.make(text, image_factory=qrcode.image.pure.PyPNGImage, box_size=6, border=4)
     buffer = io.BytesIO()
     image.save(buffer)
