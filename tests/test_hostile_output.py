@@ -39,3 +39,41 @@ def test_names_from_tenants_and_users_are_escaped(make_tenant, make_user, path, 
     assert "<script>alert" not in page.text and "<img src=x" not in page.text
     if path == "/security-info/questions/":
         assert "質問 &lt;script&gt;" in page.text  # the custom question is offered, as text
+
+
+# Admin pages an organisation admin reads, after a CSV import of hostile names.
+ADMIN_PAGES = [
+    "/admin/accounts/user/",
+    "/admin/recovery/securityquestion/",
+    "/admin/accounts/auditevent/",
+    "/admin/report/",
+]
+
+
+@pytest.fixture
+def imported_hostile_rows(tenant, make_user):
+    from .test_admin import verified_client
+    from .test_admin_users import confirm, csv_file, preview
+
+    admin = make_user(tenant, "boss@demo.example", is_staff=True, name="Boss", language="en")
+    client = verified_client(admin, tenant)
+    page = preview(client, csv_file(
+        "email,name,language,active\n"
+        f'mallory@demo.example,"Mallory {MARKUP.replace(chr(34), chr(39))}",en,1\n'
+    ))
+    assert page.status_code == 200 and "confirm_form" in page.context
+    confirm(client, page)
+    SecurityQuestion.objects.create(tenant=tenant, text_ja=f"質問 {MARKUP}", text_en=f"Question {MARKUP}")
+    return client
+
+
+@pytest.mark.parametrize("path", ADMIN_PAGES)
+def test_admin_pages_escape_imported_and_custom_text(imported_hostile_rows, path):
+    from accounts.models import User
+
+    assert User.objects.filter(email="mallory@demo.example", name__contains="<script>").exists()
+    page = imported_hostile_rows.get(path)
+    assert page.status_code == 200
+    assert "<script>alert" not in page.text and "<img src=x" not in page.text
+    if path == "/admin/accounts/user/":
+        assert "Mallory &lt;script&gt;" in page.text
