@@ -2,7 +2,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from . import audit
-from .otp import Result, verify_totp
+from .otp import Result, code_format_error, verify_totp
 
 
 class OTPCodeForm(forms.Form):
@@ -22,6 +22,9 @@ class OTPCodeForm(forms.Form):
         self.device, self.request, self.user = device, request, user
 
     def clean_code(self):
+        malformed = code_format_error(self.cleaned_data["code"])
+        if malformed:
+            raise forms.ValidationError(malformed, code="format")
         result = verify_totp(self.device, self.cleaned_data["code"])
         if result is Result.OK:
             audit.record("otp.verified", request=self.request, user=self.user)

@@ -8,6 +8,7 @@ import enum
 from datetime import timedelta
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 # At most this many wrong codes per device within the window. django-otp's own throttle doubles
 # the wait after every failure, which lets anyone lock a user out for hours; here old failures
@@ -33,6 +34,19 @@ def normalise_code(code) -> str:
     return "".join(str(code or "").split()).translate(
         str.maketrans("０１２３４５６７８９", "0123456789")
     )
+
+
+def code_format_error(code):
+    """The message for what cannot be a code at all, or None. Every code form asks this first,
+    so a typo is a message next to the field and never counts as a guess."""
+    code = normalise_code(code)
+    if not code:
+        return _("Type the 6-digit code from the app.")
+    if not (code.isascii() and code.isdigit()):
+        return _("The code has digits only (0–9).")
+    if len(code) != 6:
+        return _("The code has exactly 6 digits.")
+    return None
 
 
 def verify_totp(device, code) -> Result:

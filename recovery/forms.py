@@ -1,6 +1,8 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from accounts.otp import code_format_error, normalise_code
+
 from . import policy
 
 
@@ -84,7 +86,7 @@ class CodeForm(forms.Form):
 
     def clean_code(self):
         code = self.cleaned_data.get("code", "")
-        message = policy.code_error(code)
+        message = code_format_error(code)
         if message:
             raise forms.ValidationError(message)
-        return code.strip()
+        return normalise_code(code)

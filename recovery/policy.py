@@ -97,18 +97,6 @@ def question_answer_errors(pairs):
     return errors
 
 
-def code_error(code):
-    """The message for an authenticator code that is not 6 digits, or None."""
-    code = (code or "").strip()
-    if not code:
-        return _("Type the 6-digit code from the app.")
-    if not (code.isascii() and code.isdigit()):
-        return _("The code has digits only (0–9).")
-    if len(code) != 6:
-        return _("The code has exactly 6 digits.")
-    return None
-
-
 METHOD_LABELS = {
     QUESTIONS: _("Security questions"),
     AUTHENTICATOR: _("Authenticator app"),

@@ -1,12 +1,13 @@
 """Forms of the password reset wizard. Field names never depend on the account typed."""
 
-import re
 import unicodedata
 
 from django import forms
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+
+from accounts.otp import code_format_error, normalise_code
 
 from . import reset, services
 from .forms import AnswerInput
@@ -15,7 +16,6 @@ METHOD_LABELS = {
     services.QUESTIONS: _("Security questions"),
     services.AUTHENTICATOR: _("Authenticator app"),
 }
-CODE_PATTERN = re.compile(r"^\d{6}$")
 PASSWORD_MAX_LENGTH = 1024  # far beyond any real password; keeps hashing bounded
 
 
@@ -87,10 +87,10 @@ class CodeForm(forms.Form):
     )
 
     def clean_code(self):
-        code = "".join(self.cleaned_data["code"].split())
-        if not CODE_PATTERN.match(code):
-            raise ValidationError(_("Enter the 6-digit code."), code="format")
-        return code
+        malformed = code_format_error(self.cleaned_data["code"])
+        if malformed:
+            raise ValidationError(malformed, code="format")
+        return normalise_code(self.cleaned_data["code"])
 
     def token(self):
         return self.cleaned_data["code"]

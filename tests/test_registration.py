@@ -229,7 +229,7 @@ def test_authenticator_with_qr_and_manual_key_then_code(tenant, user, caplog, tm
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("code", "message"),
-    [("", "6桁のコードを入力"), ("12a456", "数字"), ("１２３４５６", "数字"), ("12345", "6桁で"),
+    [("", "6桁のコードを入力"), ("12a456", "数字"), ("１２３ａ５６", "数字"), ("12345", "6桁で"),
      ("1234567", "6桁で")],
 )
 def test_malformed_codes_get_a_message_next_to_the_field(tenant, user, code, message):
@@ -240,6 +240,18 @@ def test_malformed_codes_get_a_message_next_to_the_field(tenant, user, code, mes
     assert message in field_errors(page, "code")
     assert services.authenticator_device(user) is None
     assert client.session["recovery_authenticator_setup"]["failures"] == 0  # not a guess
+
+
+@pytest.mark.django_db
+def test_a_code_typed_in_full_width_digits_with_a_space_is_accepted(tenant, user):
+    # Japanese phone keyboards often give full-width digits; sign-in and reset accept them too.
+    client = in_nudge(tenant, user)
+    _page, secret, _account, _png = scan_page(client)
+    code = pyotp.TOTP(secret).now()
+    typed = (code[:3] + "　" + code[3:]).translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    response = client.post(CODE, {"code": typed})
+    assert response.status_code == 302
+    assert services.authenticator_device(user) is not None
 
 
 def wrong_code_for(secret):
