@@ -1,5 +1,7 @@
 """One way to write the audit trail. Callers pass facts, never secrets."""
 
+from allauth.account.adapter import get_adapter
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.utils.translation import gettext_lazy as _
 
 from .models import AuditEvent
@@ -31,8 +33,15 @@ KINDS = {
 
 
 def client_ip(request):
-    # REMOTE_ADDR only: X-Forwarded-For is spoofable unless a trusted proxy rewrites it.
-    return request.META.get("REMOTE_ADDR") or None if request is not None else None
+    """The client's address as allauth's rate limits see it (ALLAUTH_TRUSTED_PROXY_COUNT /
+    TRUSTED_CLIENT_IP_HEADER), so the audit trail and the reset's per-address lock name the same
+    client behind a proxy; X-Forwarded-For is trusted only that far. None when unknown."""
+    if request is None:
+        return None
+    try:
+        return get_adapter(request).get_client_ip(request)
+    except (PermissionDenied, ImproperlyConfigured):  # no usable address, or a forged chain
+        return None
 
 
 def _storable(text, limit=None):

@@ -10,7 +10,6 @@ from urllib.parse import urlencode
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.urls import path, reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from two_factor.admin import AdminSiteOTPRequired
 
@@ -32,13 +31,10 @@ class PortalAdminSite(AdminSiteOTPRequired):
 
     def login(self, request, extra_context=None):
         """Where the admin sends anyone it does not let in (never a loop, never its own form)."""
+        from accounts.views import safe_next_url
         from tenants.admin_scoping import is_org_admin, is_platform_admin
 
-        next_url = request.GET.get("next") or reverse("admin:index", current_app=self.name)
-        if not url_has_allowed_host_and_scheme(
-            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-        ):
-            next_url = reverse("admin:index", current_app=self.name)
+        next_url = safe_next_url(request, default="admin:index")
         query = urlencode({"next": next_url}, safe="/")
         if not request.user.is_authenticated:
             return redirect(f"{reverse('account_login')}?{query}")

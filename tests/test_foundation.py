@@ -238,3 +238,16 @@ def test_an_audit_event_costs_one_insert_and_keeps_the_users_tenant(tenant, make
     with django_assert_num_queries(1):
         event = audit.record("signin.succeeded", user=user)
     assert event.tenant_id == tenant.id
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("trusted_proxies, recorded", [(0, "127.0.0.1"), (1, "203.0.113.7")])
+def test_audit_records_the_client_address_as_the_rate_limits_see_it(
+    settings, tenant, user, trusted_proxies, recorded
+):
+    from accounts.models import AuditEvent
+
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = trusted_proxies
+    client = client_for(tenant, REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.7")
+    sign_in(client, user.email, "not-the-password")
+    assert AuditEvent.objects.get(kind="signin.failed").ip_address == recorded
