@@ -314,6 +314,44 @@ def run_for(seconds, clients, operation, make_state, ramp=0.0):
     return len(latencies), errors, latencies, seconds
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds_by_role(worker_pids):
+    """CPU seconds used so far by the web workers, PostgreSQL, Redis and this process.
+
+    This process is the load client (its threads) and nothing else during a load slice; the
+    other roles are matched by process name. Read before and after a slice, the difference says
+    where the machine's CPU went.
+    """
+    roles = {"web workers": 0.0, "PostgreSQL": 0.0, "Redis": 0.0, "load client": 0.0,
+             "other": 0.0}
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        command = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        seconds = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+        pid = int(entry.name)
+        if pid in worker_pids:
+            role = "web workers"
+        elif pid == me:
+            role = "load client"
+        elif command.startswith("postgres"):
+            role = "PostgreSQL"
+        elif command.startswith("redis-server"):
+            role = "Redis"
+        else:
+            role = "other"
+        roles[role] += seconds
+    return roles
+
+
 def percentile(values, fraction):
     if not values:
         return float("nan")

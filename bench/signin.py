@@ -26,24 +26,26 @@ def _check_until(args):
     from django.contrib.auth.hashers import check_password
 
     done = 0
+    cpu_started = time.process_time()  # every thread of the process: Argon2's lanes too
     while time.monotonic() < deadline:
         if not check_password(common.PASSWORD, encoded):
             raise RuntimeError("the reference hash does not verify")
         done += 1
-    return done
+    return done, time.process_time() - cpu_started
 
 
 def hash_bound(encoded, processes, seconds):
-    """Password checks per second with `processes` processes checking in parallel."""
+    """(checks per second, CPU seconds per check) with `processes` processes in parallel."""
     from django.db import connections
 
     connections.close_all()  # no connection may cross the fork
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(processes) as pool:
         started = time.monotonic()
-        counts = pool.map(_check_until, [(encoded, started + seconds)] * processes)
+        results = pool.map(_check_until, [(encoded, started + seconds)] * processes)
         elapsed = time.monotonic() - started
-    return sum(counts) / elapsed
+    checks = sum(done for done, _cpu in results)
+    return checks / elapsed, sum(cpu for _done, cpu in results) / max(checks, 1)
 
 
 def hasher_description():
@@ -102,6 +104,8 @@ def measure_rounds(server, emails, encoded, args):
     lanes are threads, so two processes oversubscribe two cores): the best of 1..workers is the
     machine's real hash capacity and the stricter denominator.
     """
+    finished = []  # every sign-in that ended, in the window or not: the CPU figures' divisor
+
     def make_state(index):
         return {"rng": random.Random(index)}
 
@@ -119,16 +123,25 @@ def measure_rounds(server, emails, encoded, args):
             client.close()
         if status != 200:
             raise RuntimeError(f"landing page answered {status}")
+        finished.append(1)
 
     # Warm up each worker (imports, template loading, first connections) before the clock.
     common.run_for(5, args.workers, one_sign_in, make_state)
     rounds = []
+    workers = set(server.worker_pids())
     for number in range(1, args.rounds + 1):
-        bounds = {p: hash_bound(encoded, p, args.hash_seconds / args.rounds)
-                  for p in range(1, args.workers + 1)}
+        measured = {p: hash_bound(encoded, p, args.hash_seconds / args.rounds)
+                    for p in range(1, args.workers + 1)}
+        bounds = {p: rate for p, (rate, _cpu) in measured.items()}
+        cpu_before = common.cpu_seconds_by_role(workers)
+        finished.clear()
         result = common.run_for(args.seconds / args.rounds, args.clients, one_sign_in, make_state,
                                 ramp=3)
-        rounds.append((bounds, result))
+        cpu_after = common.cpu_seconds_by_role(workers)
+        cpu = {role: (cpu_after[role] - cpu_before[role]) / max(len(finished), 1)
+               for role in cpu_after}
+        hash_cpu = common.median([cpu_per_check for _rate, cpu_per_check in measured.values()])
+        rounds.append((bounds, result, cpu, hash_cpu))
         completed, errors, _lat, elapsed = result
         common.say(f"round {number}: hash bound " + ", ".join(
             f"{rate:.2f}/s with {p} process(es)" for p, rate in bounds.items())
@@ -160,6 +173,13 @@ def report(rounds, peaks, args):
         + common.verdict(ratio >= TARGET_RATIO, f"{TARGET_RATIO - ratio:.2f} short"))
     say(f"  per core:              {per_core:.2f} sign-ins/s with {hasher_description()}")
     say(f"  Keycloak sizing guide: {KEYCLOAK_PER_VCPU} sign-ins/s per vCPU with {KEYCLOAK_HASH}")
+    roles = {role: common.median([r[2][role] for r in rounds]) * 1000 for role in rounds[0][2]}
+    hash_ms = common.median([r[3] for r in rounds]) * 1000
+    total = sum(roles.values())
+    say(f"  CPU per sign-in:       {total:.1f} ms in all = "
+        + ", ".join(f"{role} {ms:.1f}" for role, ms in roles.items()))
+    say(f"    one password check:  {hash_ms:.1f} ms (in the web workers' share); everything "
+        f"else: {total - hash_ms:.1f} ms")
     worst = max(peaks.values())
     from django.contrib.auth.hashers import get_hasher
 

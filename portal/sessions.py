@@ -6,7 +6,9 @@ Django's cached_db store raises when Redis is unreachable; here a cache failure 
 
 import logging
 
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS
 from django.contrib.sessions.backends.cached_db import SessionStore as CachedDBStore
+from django.utils.crypto import get_random_string
 
 log = logging.getLogger(__name__)
 
@@ -49,3 +51,10 @@ class SessionStore(CachedDBStore):
     def __init__(self, session_key=None):
         super().__init__(session_key)
         self._cache = _TolerantCache(self._cache)
+
+    def _get_new_session_key(self):
+        # Django first asks whether a new random key exists (a cache round trip and a SELECT at
+        # every sign-in). 32 random characters do not collide in practice, and if one did, the
+        # INSERT of save(must_create=True) would fail on the primary key and create() would draw
+        # another key: the look-up buys nothing.
+        return get_random_string(32, VALID_KEY_CHARS)

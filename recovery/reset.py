@@ -31,7 +31,7 @@ from accounts.models import User
 from accounts.notifications import notify_password_changed
 
 from . import services
-from .models import RecoveryProfile, SecurityQuestion
+from .models import SecurityQuestion
 
 logger = logging.getLogger(__name__)
 
@@ -420,9 +420,8 @@ def complete(request, state, password):
     with transaction.atomic():
         user.set_password(password)
         user.save(update_fields=["password"])
-        RecoveryProfile.objects.update_or_create(
-            user=user,
-            defaults={"last_reset_at": timezone.now(), "last_reset_method": "+".join(methods)},
+        services.update_profile(
+            user, last_reset_at=timezone.now(), last_reset_method="+".join(methods)
         )
         reset_device_throttles(user)
         audit.record("reset.completed", request=request, user=user, methods=methods)
