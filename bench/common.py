@@ -317,16 +317,14 @@ def run_for(seconds, clients, operation, make_state, ramp=0.0):
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds_by_role(worker_pids):
-    """CPU seconds used so far by the web workers, PostgreSQL, Redis and this process.
+def cpu_seconds_by_process(worker_pids):
+    """{pid: (role, CPU seconds so far)} of every process, the role told by its name.
 
-    This process is the load client (its threads) and nothing else during a load slice; the
-    other roles are matched by process name. Read before and after a slice, the difference says
-    where the machine's CPU went.
+    This process is the load client (its threads) and nothing else during a load slice. Two
+    readings, before and after a slice, say where the machine's CPU went: cpu_by_role().
     """
-    roles = {"web workers": 0.0, "PostgreSQL": 0.0, "Redis": 0.0, "load client": 0.0,
-             "other": 0.0}
     me = os.getpid()
+    readings = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -348,7 +346,20 @@ def cpu_seconds_by_role(worker_pids):
             role = "Redis"
         else:
             role = "other"
-        roles[role] += seconds
+        readings[pid] = (role, seconds)
+    return readings
+
+
+def cpu_by_role(before, after):
+    """CPU seconds per role between two readings of cpu_seconds_by_process.
+
+    A process that ended in between is left out (a database connection that reached its age);
+    one that started counts from zero.
+    """
+    roles = dict.fromkeys(("web workers", "PostgreSQL", "Redis", "load client", "other"), 0.0)
+    for pid, (role, seconds) in after.items():
+        _role, earlier = before.get(pid, (role, 0.0))
+        roles[role] += seconds - earlier
     return roles
 
 

@@ -133,13 +133,13 @@ def measure_rounds(server, emails, encoded, args):
         measured = {p: hash_bound(encoded, p, args.hash_seconds / args.rounds)
                     for p in range(1, args.workers + 1)}
         bounds = {p: rate for p, (rate, _cpu) in measured.items()}
-        cpu_before = common.cpu_seconds_by_role(workers)
+        cpu_before = common.cpu_seconds_by_process(workers)
         finished.clear()
         result = common.run_for(args.seconds / args.rounds, args.clients, one_sign_in, make_state,
                                 ramp=3)
-        cpu_after = common.cpu_seconds_by_role(workers)
-        cpu = {role: (cpu_after[role] - cpu_before[role]) / max(len(finished), 1)
-               for role in cpu_after}
+        cpu_after = common.cpu_seconds_by_process(workers)
+        cpu = {role: seconds / max(len(finished), 1)
+               for role, seconds in common.cpu_by_role(cpu_before, cpu_after).items()}
         hash_cpu = common.median([cpu_per_check for _rate, cpu_per_check in measured.values()])
         rounds.append((bounds, result, cpu, hash_cpu))
         completed, errors, _lat, elapsed = result

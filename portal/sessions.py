@@ -6,8 +6,9 @@ Django's cached_db store raises when Redis is unreachable; here a cache failure 
 
 import logging
 
-from django.contrib.sessions.backends.base import VALID_KEY_CHARS
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError, UpdateError
 from django.contrib.sessions.backends.cached_db import SessionStore as CachedDBStore
+from django.db import DatabaseError, IntegrityError, router, transaction
 from django.utils.crypto import get_random_string
 
 log = logging.getLogger(__name__)
@@ -58,3 +59,30 @@ class SessionStore(CachedDBStore):
         # INSERT of save(must_create=True) would fail on the primary key and create() would draw
         # another key: the look-up buys nothing.
         return get_random_string(32, VALID_KEY_CHARS)
+
+    def save(self, must_create=False):
+        """Django's save without its transaction around the one INSERT or UPDATE.
+
+        Django opens a transaction so that a failed INSERT cannot break a transaction around
+        it; outside one (every request here: no ATOMIC_REQUESTS) the statement is atomic by
+        itself, and BEGIN and COMMIT were two more database round trips at each save (two saves
+        per sign-in, bench/README.md). Inside a transaction, Django's own save runs.
+        """
+        if self.session_key is None:
+            return self.create()
+        using = router.db_for_write(self.model)
+        if transaction.get_connection(using).in_atomic_block:
+            return super().save(must_create)
+        data = self._get_session(no_load=must_create)
+        obj = self.create_model_instance(data)
+        try:
+            obj.save(force_insert=must_create, force_update=not must_create, using=using)
+        except IntegrityError:
+            if must_create:
+                raise CreateError from None
+            raise
+        except DatabaseError:
+            if not must_create:
+                raise UpdateError from None
+            raise
+        self._cache.set(self.cache_key, self._session, self.get_expiry_age())

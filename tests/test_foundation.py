@@ -251,3 +251,33 @@ def test_audit_records_the_client_address_as_the_rate_limits_see_it(
     client = client_for(tenant, REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.7")
     sign_in(client, user.email, "not-the-password")
     assert AuditEvent.objects.get(kind="signin.failed").ip_address == recorded
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_session_ended_elsewhere_is_not_brought_back_by_a_late_save():
+    """A request still running when the user's sessions are ended (reset, sign out everywhere)
+    must not write its session back: the save fails, and Django answers that request with 400.
+    Outside a transaction the store writes one statement per save (no BEGIN/COMMIT)."""
+    from django.contrib.sessions.backends.base import UpdateError
+    from django.contrib.sessions.models import Session
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from portal.sessions import SessionStore
+
+    store = SessionStore()
+    store["step"] = 1
+    with CaptureQueriesContext(connection) as created:
+        store.save()
+    assert [q["sql"].split()[0] for q in created.captured_queries] == ["INSERT"]
+    store["step"] = 2
+    with CaptureQueriesContext(connection) as updated:
+        store.save()
+    assert [q["sql"].split()[0] for q in updated.captured_queries] == ["UPDATE"]
+    assert SessionStore(store.session_key).load() == {"step": 2}
+
+    Session.objects.filter(session_key=store.session_key).delete()
+    store["step"] = 3
+    with pytest.raises(UpdateError):
+        store.save()
+    assert not Session.objects.filter(session_key=store.session_key).exists()
