@@ -16,8 +16,12 @@ class NudgeStage(LoginStage):
 
     def handle(self):
         # One query: the policy came with request.tenant.
-        if policy.nudge_reason(self.login.user, getattr(self.request, "tenant", None)) is None:
+        reason = policy.nudge_reason(self.login.user, getattr(self.request, "tenant", None))
+        if reason is None:
             return None, True
+        # Recorded here, once per sign-in: the page itself then writes nothing (not even the
+        # session), however often it is shown.
+        services.record_nudge_shown(self.login.user, request=self.request, reason=reason)
         return headed_redirect_response(self.urlname), True
 
     def exit(self):

@@ -67,9 +67,6 @@ def nudge(request, registrant):
     reason = registrant.reason(status)
     if reason is None:
         return registrant.stage.exit()
-    if not registrant.stage.state.get("shown"):
-        services.record_nudge_shown(registrant.user, request=request, reason=reason)
-        registrant.remember("shown", True)
     # The method still missing comes first (policies that ask for two).
     methods = sorted(
         policy.methods_offered(reason, registrant.policy), key=lambda m: m in status.methods
