@@ -243,12 +243,16 @@ def test_sign_in_query_count_does_not_grow_with_users(tenant, make_user):
         client.get("/accounts/login/")
         with CaptureQueriesContext(connection) as captured:
             assert sign_in(client, email)["Location"] == "/"
-        return len(captured)
+        control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "ROLLBACK")
+        return [q["sql"] for q in captured.captured_queries if not q["sql"].startswith(control)]
 
     first_sign_in_queries("warm-up@demo.example")  # first-use look-ups of the process
     before = first_sign_in_queries("before@demo.example")
     add_registered_users(tenant, make_user, 30)
-    assert first_sign_in_queries("after@demo.example") == before
+    assert len(first_sign_in_queries("after@demo.example")) == len(before)
+    # Look-up, nudge decision, session, last login, audit, the session record (purge + insert),
+    # the session again: a sign-in is 8 statements (bench/README.md).
+    assert len(before) <= 8, "\n".join(before)
 
 
 @pytest.mark.django_db
