@@ -70,9 +70,13 @@ class SessionStore(CachedDBStore):
         """
         if self.session_key is None:
             return self.create()
+        if self._insert_pending:
+            must_create = True
         using = router.db_for_write(self.model)
         if transaction.get_connection(using).in_atomic_block:
-            return super().save(must_create)
+            super().save(must_create)
+            self._insert_pending = False
+            return
         data = self._get_session(no_load=must_create)
         obj = self.create_model_instance(data)
         try:
@@ -85,4 +89,23 @@ class SessionStore(CachedDBStore):
             if not must_create:
                 raise UpdateError from None
             raise
+        self._insert_pending = False
         self._cache.set(self.cache_key, self._session, self.get_expiry_age())
+
+    _insert_pending = False
+
+    def cycle_key(self):
+        """A new key for the same data (at sign-in and step-up), written once.
+
+        Django inserts the new key's row at once and the response then updates it: two writes
+        (and two cache writes) per sign-in. Keys do not collide (above), so the row can wait for
+        the response's save, which inserts it; the old row goes now, as in Django.
+        """
+        data = self._session
+        old_key = self.session_key
+        self._session_key = self._get_new_session_key()
+        self._session_cache = data
+        self._insert_pending = True
+        self.modified = True
+        if old_key:
+            self.delete(old_key)

@@ -276,6 +276,17 @@ def test_a_session_ended_elsewhere_is_not_brought_back_by_a_late_save():
     assert [q["sql"].split()[0] for q in updated.captured_queries] == ["UPDATE"]
     assert SessionStore(store.session_key).load() == {"step": 2}
 
+    # At sign-in the key changes (no fixation); the new row is written once, by the next save.
+    old_key = store.session_key
+    store.cycle_key()
+    assert store.session_key != old_key and store["step"] == 2
+    assert not Session.objects.filter(session_key=old_key).exists()
+    assert SessionStore(old_key).load() == {}
+    with CaptureQueriesContext(connection) as cycled:
+        store.save()
+    assert [q["sql"].split()[0] for q in cycled.captured_queries] == ["INSERT"]
+    assert SessionStore(store.session_key).load() == {"step": 2}
+
     Session.objects.filter(session_key=store.session_key).delete()
     store["step"] = 3
     with pytest.raises(UpdateError):
