@@ -2,7 +2,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from . import audit
-from .otp import Result, code_format_error, verify_totp
+from .otp import OneTimeCodeInput, Result, code_format_error, verify_totp
 
 
 class OTPCodeForm(forms.Form):
@@ -12,9 +12,7 @@ class OTPCodeForm(forms.Form):
         label=_("6-digit code"),
         max_length=12,
         help_text=_("The code changes every 30 seconds."),
-        widget=forms.TextInput(attrs={
-            "autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True,
-        }),
+        widget=OneTimeCodeInput(attrs={"autofocus": True}),
     )
 
     def __init__(self, *args, device, request, user, **kwargs):

@@ -7,6 +7,7 @@ guessing cap is defined once.
 import enum
 from datetime import timedelta
 
+from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -15,6 +16,16 @@ from django.utils.translation import gettext as _
 # are forgotten once the window has passed since the last one, so a lock never outlasts it.
 MAX_FAILURES = 10
 FAILURE_WINDOW = timedelta(minutes=15)
+
+
+class OneTimeCodeInput(forms.TextInput):
+    """The code field: a refused code is not written back into the page (shown once, typed once)."""
+
+    def __init__(self, attrs=None):
+        super().__init__({"autocomplete": "one-time-code", "inputmode": "numeric", **(attrs or {})})
+
+    def format_value(self, value):
+        return None
 
 
 class Result(enum.Enum):

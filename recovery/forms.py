@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from accounts.otp import code_format_error, normalise_code
+from accounts.otp import OneTimeCodeInput, code_format_error, normalise_code
 
 from . import policy
 
@@ -79,9 +79,7 @@ class CodeForm(forms.Form):
     code = forms.CharField(
         label=_("6-digit code"), required=False,
         help_text=_("※ The code changes every 30 seconds."),
-        widget=forms.TextInput(attrs={
-            "inputmode": "numeric", "autocomplete": "one-time-code", "size": 8,
-        }),
+        widget=OneTimeCodeInput(attrs={"size": 8}),
     )
 
     def clean_code(self):

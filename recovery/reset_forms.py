@@ -7,7 +7,7 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from accounts.otp import code_format_error, normalise_code
+from accounts.otp import OneTimeCodeInput, code_format_error, normalise_code
 
 from . import reset, services
 from .forms import AnswerInput
@@ -81,9 +81,7 @@ class CodeForm(forms.Form):
         help_text=_("The 6-digit code the app shows. It changes every 30 seconds."),
         max_length=16,
         validators=[reject_control_characters],
-        widget=forms.TextInput(
-            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9 ]*"}
-        ),
+        widget=OneTimeCodeInput(attrs={"pattern": "[0-9 ]*"}),
     )
 
     def clean_code(self):

@@ -59,6 +59,7 @@ def test_wrong_code_is_shown_next_to_the_field_and_does_not_sign_in(mfa_user):
     response = client.post("/accounts/login/code/", {"code": wrong})
     assert response.status_code == 200
     assert "The code is not correct" in response.content.decode()
+    assert f'value="{wrong}"' not in response.content.decode()  # typed once, never shown back
     assert client.get("/").status_code == 302
     event = AuditEvent.objects.get(kind="otp.failed", user=mfa_user)
     assert wrong not in str(event.data)
