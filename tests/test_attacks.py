@@ -240,9 +240,8 @@ def _reset_flow(user, secrets, shown_to_typist):
     typed = lambda code: f"{code[:3]} {code[3:]}"  # noqa: E731
     secrets += [*RESET_ANSWERS, WRONG_RESET_ANSWER, RESET_PASSWORD, SECOND_RESET_PASSWORD,
                 typed(right_code), typed(wrong_code), services.authenticator_secret(device)]
-    # A refused code is re-shown in its field to the one who typed it, like any form value; the
-    # answers are not (their fields render empty).
-    shown_to_typist.append(typed(wrong_code))
+    # Nothing typed here is shown back: a refused code's field and the answers' fields render
+    # empty.
     answer_of = {text: answer for question, answer in zip(questions, RESET_ANSWERS, strict=True)
                  for text in (question.text_ja, question.text_en)}
 
