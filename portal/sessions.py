@@ -49,6 +49,9 @@ class _TolerantCache:
 
 
 class SessionStore(CachedDBStore):
+    # Set by cycle_key: the new key has no row yet, so the next save inserts it.
+    _insert_pending = False
+
     def __init__(self, session_key=None):
         super().__init__(session_key)
         self._cache = _TolerantCache(self._cache)
@@ -91,8 +94,6 @@ class SessionStore(CachedDBStore):
             raise
         self._insert_pending = False
         self._cache.set(self.cache_key, self._session, self.get_expiry_age())
-
-    _insert_pending = False
 
     def cycle_key(self):
         """A new key for the same data (at sign-in and step-up), written once.

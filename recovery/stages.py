@@ -15,7 +15,7 @@ class NudgeStage(LoginStage):
     urlname = "recovery_nudge"
 
     def handle(self):
-        # One query: the policy came with request.tenant.
+        # One query decides (the policy came with request.tenant); a nudge adds its record.
         reason = policy.nudge_reason(self.login.user, getattr(self.request, "tenant", None))
         if reason is None:
             return None, True
