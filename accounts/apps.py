@@ -7,9 +7,10 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self):
-        from . import oidc_admin, signals, usersessions  # noqa: F401
+        from . import oidc_admin, ratelimit, signals, usersessions  # noqa: F401
 
         usersessions.install()
+        ratelimit.install()
 
         # After admin autodiscovery (django.contrib.admin is readied first): our client admin
         # replaces allauth's.

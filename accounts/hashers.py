@@ -1,9 +1,15 @@
-"""The portal's password hash: Argon2id with RFC 9106's second recommended parameters.
+"""The portal's password hash: Argon2id, 64 MiB and 3 passes (RFC 9106's second recommended
+memory and time), one lane.
 
 Django's defaults (t=2, 100 MiB, p=8) cost a web worker about 105 MB of memory per check and
-oversubscribe small machines; RFC 9106 section 4 recommends t=3, 64 MiB, p=4 where memory is
-constrained. bench/signin.py measured it: worker peak 173 → 137 MB, sign-ins/s up. Hashes made
-with other parameters still verify and are re-hashed at the user's next sign-in.
+oversubscribe small machines: bench/signin.py measured worker peak 173 → 137 MB with RFC 9106's
+t=3, 64 MiB, p=4. Lanes are threads, and the portal already runs one worker per core, so under
+load p=4 only made two workers' eight threads take turns on two cores: p=1 gave the same
+checks per second with a third less p95 latency and more sign-ins per hash (bench/README.md).
+The lanes add nothing against an attacker, who runs guesses in parallel anyway; memory and
+passes set the cost of a guess, and both stay at RFC 9106's values (OWASP's minimum is 19 MiB,
+2 passes, 1 lane). Hashes made with other parameters still verify and are re-hashed at the
+user's next sign-in.
 """
 
 from django.contrib.auth.hashers import Argon2PasswordHasher
@@ -12,4 +18,4 @@ from django.contrib.auth.hashers import Argon2PasswordHasher
 class PortalArgon2Hasher(Argon2PasswordHasher):
     time_cost = 3
     memory_cost = 64 * 1024  # KiB
-    parallelism = 4
+    parallelism = 1

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 
+from allauth.account.adapter import get_adapter
 from allauth.usersessions.models import UserSession
 from django.core.cache import cache
 from django.db import transaction
@@ -431,6 +432,9 @@ def complete(request, state, password):
     try:
         with _counters():
             cache.delete(_account_keys(user.tenant_id, state["name"])[0])
+            # As allauth's own reset does, and Entra's: the wrong passwords that led here no
+            # longer lock the account out of signing in with the new one.
+            get_adapter(request)._delete_login_attempts_cached_email(request, email=user.email)
     except ResetUnavailable:
         pass  # the failures simply age out of their window
     return user

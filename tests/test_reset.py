@@ -514,3 +514,18 @@ def test_a_reset_never_bypasses_mfa_at_sign_in(tenant, user, bank):
     home = client.get("/")
     assert home.status_code == 200
     assert user.email in home.text
+
+
+@pytest.mark.django_db
+def test_a_reset_lifts_the_lock_out_that_wrong_passwords_caused(tenant, user, bank):
+    # Entra's self-service reset unlocks the account too: whoever forgot the password and
+    # tried five wrong ones can sign in right after the reset.
+    client = client_for(tenant)
+    for attempt in range(5):
+        sign_in(client, user.email, f"wrong-{attempt}")
+    assert sign_in(client, user.email, PASSWORD).status_code == 200  # locked out: the form again
+    assert not is_signed_in(client)
+
+    reset_with_questions(tenant, user, bank)
+    assert sign_in(client, user.email, NEW).status_code == 302
+    assert is_signed_in(client)
