@@ -5,7 +5,6 @@ Everything a script starts is stopped and dropped on exit, also on Ctrl-C or an 
 """
 
 import contextlib
-import http.client
 import os
 import re
 import secrets
@@ -194,53 +193,58 @@ class Gunicorn:
 
 
 class HttpClient:
-    """One browser-like user: keeps cookies (secure ones too, as behind TLS), follows nothing."""
+    """One browser-like user: keeps cookies (secure ones too, as behind TLS), follows nothing.
+
+    Plain sockets and HTTP/1.0, as a proxy in front of gunicorn speaks by default (nginx's
+    proxy_http_version): one connection per request, which gunicorn's sync workers close
+    anyway. http.client parsed each response's headers with the e-mail package; the load
+    client shares the cores with the server, so its CPU is kept small (bench/README.md).
+    """
 
     def __init__(self, port, host, forwarded_for=None):
         self.port = port
         self.host = host
         self.cookies = {}
-        self.forwarded_for = forwarded_for
-        self.conn = None
+        lines = [f"Host: {host}", "X-Forwarded-Proto: https", "Accept-Language: en",
+                 "User-Agent: portal-bench"]
+        if forwarded_for:
+            lines.append(f"X-Forwarded-For: {forwarded_for}")
+        self.fixed_headers = "\r\n".join(lines)
 
     def request(self, method, path, form=None, headers=None):
-        if self.conn is None:
-            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
-        all_headers = {
-            "Host": self.host,
-            "X-Forwarded-Proto": "https",
-            "Accept-Language": "en",
-            "User-Agent": "portal-bench",
-        }
-        if self.forwarded_for:
-            all_headers["X-Forwarded-For"] = self.forwarded_for
+        head = [f"{method} {path} HTTP/1.0", self.fixed_headers]
         if self.cookies:
-            all_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        body = None
+            head.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
+        body = b""
         if form is not None:
-            body = urllib.parse.urlencode(form)
-            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
-            all_headers["Origin"] = f"https://{self.host}"
-            all_headers["Referer"] = f"https://{self.host}{path}"
-        all_headers.update(headers or {})
-        try:
-            self.conn.request(method, path, body=body, headers=all_headers)
-            response = self.conn.getresponse()
-            data = response.read()
-        except (http.client.HTTPException, OSError):
-            self.close()
-            raise
-        for name, value in response.getheaders():
-            if name.lower() == "set-cookie":
+            body = urllib.parse.urlencode(form).encode()
+            head += ["Content-Type: application/x-www-form-urlencoded",
+                     f"Content-Length: {len(body)}", f"Origin: https://{self.host}",
+                     f"Referer: https://{self.host}{path}"]
+        head += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        with socket.create_connection(("127.0.0.1", self.port), timeout=120) as sock:
+            sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+            chunks = []
+            while chunk := sock.recv(262144):
+                chunks.append(chunk)
+        raw_head, _, data = b"".join(chunks).partition(b"\r\n\r\n")
+        status_line, *header_lines = raw_head.decode("latin-1").split("\r\n")
+        parts = status_line.split(" ", 2)
+        if len(parts) < 2 or not parts[1].isdigit():
+            raise OSError(f"not an HTTP response: {status_line[:80]!r}")
+        response_headers = {}
+        for line in header_lines:
+            name, _, value = line.partition(":")
+            name, value = name.strip().lower(), value.strip()
+            if name == "set-cookie":
                 cookie_name, _, rest = value.partition("=")
                 cookie_value = rest.split(";", 1)[0]
                 if "max-age=0" in value.lower() or cookie_value in ('""', ""):
                     self.cookies.pop(cookie_name, None)
                 else:
                     self.cookies[cookie_name] = cookie_value
-        if response.getheader("Connection", "").lower() == "close":
-            self.close()
-        return response.status, dict((k.lower(), v) for k, v in response.getheaders()), data
+            response_headers[name] = value
+        return int(parts[1]), response_headers, data
 
     def follow(self, method, path, form=None, limit=5):
         """Request and follow redirects; returns (status, final path, body)."""
@@ -252,10 +256,6 @@ class HttpClient:
             limit -= 1
         return status, path, body
 
-    def close(self):
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
 
 
 CSRF_RE = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')

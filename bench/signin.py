@@ -144,11 +144,8 @@ def measure_rounds(server, emails, encoded, args):
             server.port, common.TENANT_HOST,
             forwarded_for=f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
         )
-        try:
-            target = common.sign_in(client, rng.choice(emails))
-            status, _path, _body = client.follow("GET", target)
-        finally:
-            client.close()
+        target = common.sign_in(client, rng.choice(emails))
+        status, _path, _body = client.follow("GET", target)
         if status != 200:
             raise RuntimeError(f"landing page answered {status}")
         finished.append(1)

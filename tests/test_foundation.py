@@ -104,6 +104,14 @@ def test_repeated_wrong_passwords_are_rate_limited(tenant, user):
     assert set(statuses) <= {200, 429}
 
 
+@pytest.mark.django_db
+def test_successful_sign_ins_never_count_as_failures(tenant, user):
+    # Each attempt counts against the 5-failures limit until the password proves right; then
+    # that count is taken back, so a sixth sign-in in five minutes still succeeds.
+    for _ in range(6):
+        assert sign_in(client_for(tenant), user.email).status_code == 302
+
+
 def test_parallel_guesses_get_no_more_tries_than_guesses_one_after_another():
     # allauth's failed-sign-in limit for one account is 5 per 5 minutes. Fifty guesses sent at
     # once must not slip past it: the count and the check are one step (a Lua script on Redis,
