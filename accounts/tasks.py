@@ -1,4 +1,5 @@
-"""Celery tasks of the accounts app: e-mail delivery, the outbox sweeper and periodic e-mails."""
+"""Celery tasks of the accounts app: e-mail delivery, the outbox sweeper, periodic e-mails and the
+daily purge of ended sessions."""
 
 from datetime import timedelta
 
@@ -10,7 +11,7 @@ from django.utils import timezone
 from recovery.services import users_with_methods
 from tenants.models import Tenant
 
-from . import mail
+from . import mail, usersessions
 from .models import AuditEvent, User
 from .notifications import invite_user
 
@@ -116,3 +117,9 @@ def nudge_never_signed_in():
             row = invite_user(user, dedupe_key=key)
         queued += row is not None
     return queued
+
+
+@shared_task(name="accounts.tasks.purge_ended_sessions", ignore_result=True)
+def purge_ended_sessions():
+    """Daily: expired sessions and the records of sessions that ended without a sign-out."""
+    return usersessions.purge_ended_sessions()

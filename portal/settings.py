@@ -159,6 +159,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.nudge_never_signed_in",
         "schedule": crontab(minute=30, hour=0),
     },
+    # Django's database sessions are never deleted otherwise (what `clearsessions` does).
+    "ended-sessions-purge-daily": {
+        "task": "accounts.tasks.purge_ended_sessions",
+        "schedule": crontab(minute=45, hour=18),  # 03:45 in Japan
+    },
 }
 
 # --- Outbox (accounts.mail) -----------------------------------------------------------------

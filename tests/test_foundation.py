@@ -326,23 +326,35 @@ def test_a_session_ended_elsewhere_is_not_brought_back_by_a_late_save():
 @pytest.mark.django_db
 def test_each_sign_in_is_recorded_and_ended_sessions_drop_out_of_the_record(no_nudge, user):
     """The sessions a reset or "sign out everywhere" ends are the recorded ones: each sign-in
-    adds its own, with the client's address, and forgets those that have ended since."""
+    adds its own, with the client's address; a sign-out forgets its own at once, and the daily
+    purge forgets those that ended otherwise, with Django's expired sessions."""
+    from datetime import timedelta
+
     from allauth.usersessions.models import UserSession
     from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    from accounts.tasks import purge_ended_sessions
 
     first = client_for(no_nudge, HTTP_USER_AGENT="Browser A")
     second = client_for(no_nudge, HTTP_USER_AGENT="Browser B")
-    for client in (first, second):
+    third = client_for(no_nudge, HTTP_USER_AGENT="Browser C")
+    for client in (first, second, third):
         assert sign_in(client, user.email).status_code == 302
     recorded = UserSession.objects.filter(user=user)
-    assert sorted(recorded.values_list("user_agent", flat=True)) == ["Browser A", "Browser B"]
+    assert sorted(recorded.values_list("user_agent", flat=True)) == ["Browser A", "Browser B", "Browser C"]
     assert set(recorded.values_list("session_key", flat=True)) == {
-        first.session.session_key, second.session.session_key}
-
-    ended = first.session.session_key
-    assert first.post("/accounts/logout/").status_code == 302
-    assert not Session.objects.filter(session_key=ended).exists()
-    third = client_for(no_nudge, HTTP_USER_AGENT="Browser C")
-    assert sign_in(third, user.email).status_code == 302
-    assert sorted(recorded.values_list("user_agent", flat=True)) == ["Browser B", "Browser C"]
+        first.session.session_key, second.session.session_key, third.session.session_key}
     assert recorded.get(user_agent="Browser C").ip == "127.0.0.1"
+
+    signed_out = first.session.session_key
+    assert first.post("/accounts/logout/").status_code == 302
+    assert not Session.objects.filter(session_key=signed_out).exists()
+    assert sorted(recorded.values_list("user_agent", flat=True)) == ["Browser B", "Browser C"]
+
+    expired = second.session.session_key
+    Session.objects.filter(session_key=expired).update(expire_date=timezone.now() - timedelta(seconds=1))
+    assert purge_ended_sessions() == 1  # the record of the expired session
+    assert not Session.objects.filter(session_key=expired).exists()
+    assert list(recorded.values_list("user_agent", flat=True)) == ["Browser C"]
+    assert third.get("/").status_code == 200  # the live session is untouched
