@@ -7,10 +7,11 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self):
-        from . import oidc_admin, ratelimit, signals, usersessions  # noqa: F401
+        from . import oidc_admin, oidc_views, ratelimit, signals, usersessions  # noqa: F401
 
         usersessions.install()
         ratelimit.install()
+        oidc_views.install_token_hand_over()
 
         # After admin autodiscovery (django.contrib.admin is readied first): our client admin
         # replaces allauth's.
