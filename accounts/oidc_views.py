@@ -212,7 +212,7 @@ _looked_up_access_token = contextvars.ContextVar("looked_up_access_token", defau
 allauth_token_lookup = TokenQuerySet.lookup
 
 
-def _lookup_taking_the_request_s_token(queryset, type, value):
+def _lookup_reusing_the_handed_over_token(queryset, type, value):
     looked_up = _looked_up_access_token.get()
     if looked_up is not None and looked_up[0] == (type, value):
         return looked_up[1]
@@ -227,7 +227,7 @@ def install_token_hand_over():
     if "lookup" not in OAuthLibRequestValidator.validate_bearer_token.__code__.co_names:
         raise RuntimeError("allauth's bearer token validation changed: review "
                            "accounts/oidc_views.py against the installed allauth")
-    TokenQuerySet.lookup = _lookup_taking_the_request_s_token
+    TokenQuerySet.lookup = _lookup_reusing_the_handed_over_token
 
 
 @csrf_exempt

@@ -48,6 +48,10 @@ def _redis_cache():
     return backend if isinstance(backend, RedisCache) else None
 
 
+def _client(backend):
+    return backend._cache.get_client(write=True)
+
+
 def _windows(backend, request, *, app, action, rates, key, user):
     """Each rate's window key: its own beside allauth's list, so neither is read as the other."""
     keys = (allauth_ratelimit.get_cache_key(
@@ -63,7 +67,7 @@ class WindowsUsage(allauth_ratelimit.RateLimitUsage):
     def rollback(self):
         backend = _redis_cache()
         if self.member and self.windows and backend is not None:
-            pipe = backend._cache.get_client(write=True).pipeline(transaction=False)
+            pipe = _client(backend).pipeline(transaction=False)
             for window in self.windows:
                 pipe.zrem(window, self.member)
             pipe.execute()
@@ -82,11 +86,10 @@ def consume(request, *, app, action, config=None, key=None, user=None, dry_run=F
     windows = _windows(backend, request, app=app, action=action, rates=rates, key=key, user=user)
     now = time.time()
     member = "" if dry_run else f"{now!r}-{secrets.token_hex(4)}"
-    client = backend._cache.get_client(write=True)
     args = [repr(now), member]
     for rate in rates:
         args += [rate.duration, rate.amount]
-    allowed = client.register_script(CONSUME_SCRIPT)(keys=windows, args=args)
+    allowed = _client(backend).register_script(CONSUME_SCRIPT)(keys=windows, args=args)
     if allowed < len(rates):
         if raise_exception:
             raise RateLimited
@@ -100,7 +103,7 @@ def clear(request, *, app, action, config=None, key=None, user=None):
         return allauth_clear(request, app=app, action=action, config=config, key=key, user=user)
     rates = allauth_ratelimit.get_rates(app=app, action=action, config=config)
     if rates:
-        backend._cache.get_client(write=True).delete(*_windows(
+        _client(backend).delete(*_windows(
             backend, request, app=app, action=action, rates=rates, key=key, user=user))
 
 
