@@ -13,7 +13,7 @@ import logging
 import secrets
 import time
 import unicodedata
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 
@@ -30,6 +30,7 @@ from django_otp.models import ThrottlingMixin
 from accounts import audit
 from accounts.models import User
 from accounts.notifications import notify_password_changed
+from portal.middleware import UNAVAILABLE
 
 from . import services
 from .models import SecurityQuestion
@@ -432,11 +433,13 @@ def complete(request, state, password):
     try:
         with _counters():
             cache.delete(_account_keys(user.tenant_id, state["name"])[0])
-            # As allauth's own reset does, and Entra's: the wrong passwords that led here no
-            # longer lock the account out of signing in with the new one.
-            get_adapter(request)._delete_login_attempts_cached_email(request, email=user.email)
     except ResetUnavailable:
         pass  # the failures simply age out of their window
+    # As allauth's own reset does, and Entra's: the wrong passwords that led here no longer lock
+    # the account out of signing in with the new one. Only Redis being down is tolerated here
+    # (they age out); anything else, such as allauth renaming this, fails loudly.
+    with suppress(*UNAVAILABLE):
+        get_adapter(request)._delete_login_attempts_cached_email(request, email=user.email)
     return user
 
 
