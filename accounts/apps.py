@@ -11,7 +11,6 @@ class AccountsConfig(AppConfig):
 
         usersessions.install()
         ratelimit.install()
-        oidc_views.install_token_hand_over()
 
         # After admin autodiscovery (django.contrib.admin is readied first): our client admin
         # replaces allauth's.

@@ -2,6 +2,9 @@
 
 - Clients belong to a tenant (tenants.TenantOIDCClient) and work only on that tenant's hosts,
   for that tenant's users (client_is_usable_here, OIDCAdapter.get_user_by_sub).
+- A token answers only on its tenant's hosts: userinfo checks the client and user that the
+  library itself found for the bearer token, however it was sent (OIDCAdapter.get_claims), and a
+  token is revoked only by the client it was issued to (RevocationValidator).
 - How the user signed in (amr, auth_time) is captured when the code is issued
   (remember_sign_in) and carried to the ID token through the code, then the refresh token.
 """
@@ -14,13 +17,17 @@ from allauth.account.authentication import get_authentication_records
 from allauth.core import context
 from allauth.idp.oidc import app_settings as oidc_settings
 from allauth.idp.oidc.adapter import DefaultOIDCAdapter
+from allauth.idp.oidc.internal.oauthlib.request_validator import OAuthLibRequestValidator
 from allauth.idp.oidc.models import Client, Token
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
+from oauthlib.oauth2.rfc6749.errors import InvalidTokenError
 
 from tenants.models import TenantOIDCClient
+
+from .backends import user_belongs_to_request
 
 SCOPE_CHOICES = ["openid", "profile", "email"]
 # Where the sign-in facts travel on the Django request of the token endpoint.
@@ -42,6 +49,13 @@ def client_is_usable_here(client, request) -> bool:
     """A client answers only on its own tenant's hosts (never on the platform host)."""
     tenant = getattr(request, "tenant", None)
     return tenant is not None and client_tenant_id(client) == tenant.id
+
+
+def token_is_usable_here(client, user, request) -> bool:
+    """A token (its client and user, as the library resolved them) works on its tenant's hosts."""
+    if client is None or not client_is_usable_here(client, request):
+        return False
+    return user is None or user_belongs_to_request(user, request)
 
 
 @transaction.atomic
@@ -178,6 +192,11 @@ class OIDCAdapter(DefaultOIDCAdapter):
         return user
 
     def get_claims(self, purpose, user, client, scopes, email=None, **kwargs):
+        if purpose == "userinfo" and not token_is_usable_here(client, user, self.request):
+            # The library has read the bearer token (header in any spelling it accepts, or form
+            # body) and found its client and user: a token of another tenant gets the very answer
+            # of an unknown token.
+            raise InvalidTokenError()
         claims = super().get_claims(purpose, user, client, scopes, email=email, **kwargs)
         claims["tid"] = _tenant_slug(user)
         if "profile" in scopes and user.name:
@@ -189,3 +208,32 @@ class OIDCAdapter(DefaultOIDCAdapter):
                 claims["amr"] = facts["amr"]
                 claims["auth_time"] = facts["auth_time"]
         return claims
+
+
+# --- revocation (RFC 7009) ----------------------------------------------------------------
+
+class RevocationValidator(OAuthLibRequestValidator):
+    """allauth's validator for oauthlib's revocation endpoint (accounts.oidc_views.revoke).
+
+    allauth authenticates the client; the client must be one of this host's tenant. allauth's
+    revoke_token deletes a token whoever asks; here only the client it was issued to revokes it
+    (RFC 7009 2.1). Another client's token is handled like an unknown one: nothing happens and
+    the answer is the same 200 (2.2), so a client learns nothing about tokens it does not hold.
+    The type hint only speeds a look-up up (2.1), so both types are always searched.
+    """
+
+    def authenticate_client(self, request, *args, **kwargs):
+        return super().authenticate_client(request, *args, **kwargs) and self._client_is_local(request)
+
+    def authenticate_client_id(self, client_id, request, *args, **kwargs):
+        return super().authenticate_client_id(client_id, request, *args, **kwargs) and (
+            self._client_is_local(request)
+        )
+
+    def _client_is_local(self, request):
+        return client_is_usable_here(request.client, context.request)
+
+    def revoke_token(self, token, token_type_hint, request, *args, **kwargs):
+        Token.objects.filter(
+            client=request.client, type__in=[Token.Type.ACCESS_TOKEN, Token.Type.REFRESH_TOKEN]
+        ).by_value(token).delete()
