@@ -5,6 +5,8 @@
 - A token answers only on its tenant's hosts: userinfo checks the client and user that the
   library itself found for the bearer token, however it was sent (OIDCAdapter.get_claims), and a
   token is revoked only by the client it was issued to (RevocationValidator).
+- Each tenant signs its ID tokens with its own keys and publishes only those
+  (OIDCAdapter.list_private_keys, tenants.signing_keys).
 - How the user signed in (amr, auth_time) is captured when the code is issued
   (remember_sign_in) and carried to the ID token through the code, then the refresh token.
 """
@@ -20,12 +22,12 @@ from allauth.idp.oidc.adapter import DefaultOIDCAdapter
 from allauth.idp.oidc.internal.oauthlib.request_validator import OAuthLibRequestValidator
 from allauth.idp.oidc.models import Client, Token
 from django.core.cache import cache
-from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 from oauthlib.oauth2.rfc6749.errors import InvalidTokenError
 
 from tenants.models import TenantOIDCClient
+from tenants.signing_keys import private_keys_of
 
 from .backends import user_belongs_to_request
 
@@ -177,12 +179,15 @@ class OIDCAdapter(DefaultOIDCAdapter):
             "email", "email_verified", "name", "locale", "tid",
         ]
 
-    def get_signing_key(self):
-        # The first configured key signs; the others are published for verification only.
-        keys = self.list_private_keys(did_activate=True, is_active=True)
-        if not keys:
-            raise ImproperlyConfigured("No OpenID Connect signing key (see OIDC_PRIVATE_KEYS).")
-        return keys[0]
+    def list_private_keys(self, *, did_activate=None, is_active=None):
+        # The request's tenant's own keys: its JWKS, the key that signs its ID tokens, the keys
+        # that check an id_token_hint there. The platform host (and code outside a request) has
+        # none; the IDP_OIDC_PRIVATE_KEYS setting is never read. A key is active when made, so
+        # did_activate filters nothing.
+        tenant = getattr(self.request, "tenant", None)
+        if tenant is None:
+            return []
+        return private_keys_of(tenant, published_only=bool(is_active))
 
     def get_user_by_sub(self, client, sub):
         user = super().get_user_by_sub(client, sub)
