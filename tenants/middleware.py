@@ -1,7 +1,36 @@
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.http import HttpResponseForbidden, HttpResponseNotFound
 from django.template.loader import render_to_string
 
-from .resolution import PLATFORM, normalise_host, resolve_host
+from .resolution import PLATFORM, canonical_host, normalise_host, resolve_host
+
+
+class CanonicalHostMiddleware:
+    """Give every later reader of the host one spelling of it, or refuse the request (400).
+
+    Tenants, allauth (its site, its failed sign-in key), the OIDC issuer, CSRF's origin check
+    and redirects all start from request.get_host(); read raw, "DEMO.localhost.:80" and
+    "demo.localhost" were two of each. Before SecurityMiddleware, so its HTTPS redirect too.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        # get_host() takes X-Forwarded-Host instead of Host when USE_X_FORWARDED_HOST is on,
+        # and enforces ALLOWED_HOSTS (DisallowedHost → 400).
+        raw_host = request.get_host()
+        host = canonical_host(raw_host, request.scheme)
+        if host is None:
+            raise DisallowedHost(
+                f"Invalid HTTP_HOST header: {raw_host!r}. Its port is not served here "
+                f"(PORTAL_PUBLIC_PORT={settings.PORTAL_PUBLIC_PORT!r}; empty: the default port only)."
+            )
+        request.META["HTTP_HOST"] = host
+        # Nothing later may read the forwarded host raw either (get_host() would prefer it).
+        request.META.pop("HTTP_X_FORWARDED_HOST", None)
+        return self.get_response(request)
 
 
 class TenantMiddleware:
@@ -14,7 +43,7 @@ class TenantMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        # get_host() also enforces ALLOWED_HOSTS (DisallowedHost → 400).
+        # The canonical host (CanonicalHostMiddleware), without its port.
         host = normalise_host(request.get_host())
         tenant = resolve_host(host)
         if tenant is None:

@@ -17,11 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.django_db
-def test_tenant_is_resolved_from_the_host(tenant, other_tenant):
+def test_tenant_is_resolved_from_the_host(settings, tenant, other_tenant):
     page = client_for(tenant).get("/accounts/login/")
     assert page.status_code == 200
     assert "Demo Corporation" in page.text
     assert "ACME Ltd." not in page.text
+    settings.PORTAL_PUBLIC_PORT = "8000"  # as `make run` serves it
     page = client_for("acme.localhost:8000").get("/accounts/login/")
     assert "ACME Ltd." in page.text
     assert "Demo Corporation" not in page.text
@@ -248,6 +249,14 @@ def test_malformed_database_url_stops_with_one_clear_line():
     assert "DATABASE_URL" in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_malformed_public_port_stops_with_one_clear_line():
+    for value in ("eighty", "65536"):
+        result = _manage("check", PORTAL_PUBLIC_PORT=value)
+        assert result.returncode != 0
+        assert "PORTAL_PUBLIC_PORT" in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_settings_follow_the_environment():
