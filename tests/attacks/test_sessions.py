@@ -193,6 +193,59 @@ def test_a_pending_sign_in_from_before_the_binding_is_dropped(tenant, user):
     lands_on_sign_in(with_cookie("demo.localhost", key), NUDGE)
 
 
+# --- A session id planted before sign-in ------------------------------------------------------
+
+def planted_session_id(host):
+    """The attacker's own fresh session on `host` (starting a reset makes one), to plant."""
+    attacker = client_for(host)
+    assert attacker.post(RESET, {"email": "nobody@example.com"}).status_code == 302
+    return attacker.cookies["sessionid"].value
+
+
+def sent_to_sign_in(response):
+    assert response.status_code == 302, f"answered {response.status_code}, not sent to sign in"
+    assert response["Location"].startswith(SIGN_IN), response["Location"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("planted_on", ["demo.localhost", "acme.localhost"])
+def test_a_planted_session_id_cannot_skip_the_victims_nudge(planted_on, tenant, other_tenant, user):
+    planted = planted_session_id(planted_on)
+    victim = with_cookie("demo.localhost", planted)
+    assert sign_in(victim, user.email)["Location"] == NUDGE
+
+    # Each attempt replays the planted id (the answers drop the cookie; a script keeps it).
+    sent_to_sign_in(with_cookie("demo.localhost", planted).get(NUDGE))
+    sent_to_sign_in(with_cookie("demo.localhost", planted).post(NUDGE + "skip/"))
+    lands_on_sign_in(with_cookie("demo.localhost", planted), "/")
+    assert not AuditEvent.objects.filter(kind="nudge.skipped").exists()
+    assert victim.cookies["sessionid"].value != planted
+    if planted_on == "demo.localhost":
+        assert not Session.objects.filter(session_key=planted).exists()  # dead at once
+    # The victim goes on as before.
+    assert victim.post(NUDGE + "skip/")["Location"] == "/"
+    assert user.email in victim.get("/").text
+
+
+@pytest.mark.django_db
+def test_a_planted_session_id_cannot_pass_the_victims_code_step(tenant, make_user):
+    boss = make_user(tenant, "boss@demo.example", is_staff=True)
+    register_questions(boss)
+    TOTPDevice.objects.create(user=boss, name="phone", confirmed=True)
+    planted = planted_session_id("demo.localhost")
+    victim = with_cookie("demo.localhost", planted)
+    assert sign_in(victim, boss.email)["Location"] == OTP_STEP
+
+    # Even with the right code (read over the victim's shoulder) the old id gets nowhere.
+    sent_to_sign_in(with_cookie("demo.localhost", planted).get(OTP_STEP))
+    sent_to_sign_in(with_cookie("demo.localhost", planted).post(OTP_STEP, {"code": code_for(boss)}))
+    lands_on_sign_in(with_cookie("demo.localhost", planted), "/admin/")
+    assert not Session.objects.filter(session_key=planted).exists()
+    # The code was not spent on the attacker: the victim's goes through.
+    assert victim.post(OTP_STEP, {"code": code_for(boss)})["Location"] == "/"
+    assert victim.get("/admin/").status_code == 200
+
+
 # --- Two real nodes, stolen cookies replayed with host spellings ------------------------------
 
 class Replay:
@@ -278,3 +331,29 @@ class TestOnTwoNodes:
                 user_session.lands_on_sign_in(node, "LOCALHOST", path)
             assert root_session.get(node, "localhost", "/").status_code == 200
             assert user_session.get(node, "demo.localhost", "/").status_code == 200
+
+    def test_a_planted_session_id_dies_at_the_password_on_either_node(
+        self, two_nodes, browser_for, tenant, make_user
+    ):
+        first, second = two_nodes
+        boss = make_user(tenant, "boss@demo.example", is_staff=True)
+        TOTPDevice.objects.create(user=boss, name="phone", confirmed=True)
+        victim = make_user(tenant, "victim@demo.example")  # no methods: the nudge is next
+        for target, stage in ((victim, NUDGE), (boss, OTP_STEP)):
+            attacker = browser_for("demo.localhost")
+            assert attacker.post(first, RESET, {"email": "nobody@example.com"}).status_code == 302
+            planted = attacker.http.cookies["sessionid"]
+            browser = browser_for("demo.localhost")
+            browser.http.cookies.set("sessionid", planted, domain="demo.localhost", path="/")
+            assert browser.sign_in(second, target.email, PASSWORD).headers["Location"] == stage
+
+            replay = Replay(planted)
+            for node in two_nodes:
+                replay.sent_to_sign_in(replay.get(node, "demo.localhost", stage))
+                replay.sent_to_sign_in(replay.post(node, "demo.localhost", NUDGE + "skip/", {}))
+                replay.sent_to_sign_in(
+                    replay.post(node, "demo.localhost", OTP_STEP, {"code": code_for(boss)}))
+                replay.lands_on_sign_in(node, "demo.localhost", "/")
+            assert browser.http.cookies["sessionid"] != planted
+            # The victim carries on, on the other node.
+            assert browser.get(first, stage).status_code == 200
