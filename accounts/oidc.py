@@ -2,6 +2,8 @@
 
 - Clients belong to a tenant (tenants.TenantOIDCClient) and work only on that tenant's hosts,
   for that tenant's users (client_is_usable_here, OIDCAdapter.get_user_by_sub).
+- A tenant is one issuer, its canonical URL (tenant_url), on whichever of its host names the
+  request came (OIDCAdapter.get_issuer); discovery names every endpoint there too.
 - A token answers only on its tenant's hosts: userinfo checks the client and user that the
   library itself found for the bearer token, however it was sent (OIDCAdapter.get_claims), and a
   token is revoked only by the client it was issued to (RevocationValidator).
@@ -21,12 +23,14 @@ from allauth.idp.oidc import app_settings as oidc_settings
 from allauth.idp.oidc.adapter import DefaultOIDCAdapter
 from allauth.idp.oidc.internal.oauthlib.request_validator import OAuthLibRequestValidator
 from allauth.idp.oidc.models import Client, Token
+from allauth.utils import build_absolute_uri
 from django.core.cache import cache
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 from oauthlib.oauth2.rfc6749.errors import InvalidTokenError
 
 from tenants.models import TenantOIDCClient
+from tenants.resolution import tenant_url
 from tenants.signing_keys import private_keys_of
 
 from .backends import user_belongs_to_request
@@ -169,7 +173,18 @@ class OIDCAdapter(DefaultOIDCAdapter):
         # URL-safe: pasted into config files and HTTP Basic auth without escaping.
         return secrets.token_urlsafe(32)
 
+    def get_issuer(self):
+        # allauth's is the request's root URL: one issuer per host name of a tenant. The
+        # platform host has no clients; its root URL is its issuer.
+        tenant = getattr(self.request, "tenant", None)
+        return tenant_url(tenant, "") if tenant is not None else super().get_issuer()
+
     def populate_server_metadata(self, data):
+        # allauth builds the endpoints from the request's host: move them to the issuer's.
+        request_root, issuer_root = build_absolute_uri(self.request, "/"), self.get_issuer() + "/"
+        for name, value in data.items():
+            if isinstance(value, str) and value.startswith(request_root):
+                data[name] = issuer_root + value.removeprefix(request_root)
         # Advertise only what is offered: the code flow (with refresh); the device flow is closed.
         data.pop("device_authorization_endpoint", None)
         data["grant_types_supported"] = [Client.GrantType.AUTHORIZATION_CODE, Client.GrantType.REFRESH_TOKEN]

@@ -34,6 +34,15 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
 # Hosts that belong to no tenant: platform operators (superusers) sign in here.
 PLATFORM_HOSTS = env.list("PLATFORM_HOSTS", default=["localhost", "127.0.0.1", "testserver"])
 PORTAL_BASE_DOMAIN = env("PORTAL_BASE_DOMAIN", default="localhost")
+# The port the public reaches the portal on, named in its URLs (OIDC issuer, e-mail links);
+# empty: the scheme's default (production, 443 behind a proxy). A request's Host may carry no
+# port, the scheme's default or this one; any other is refused with 400 before any view
+# (tenants.middleware.CanonicalHostMiddleware). `make run` sets it to the port it serves on.
+PORTAL_PUBLIC_PORT = env("PORTAL_PUBLIC_PORT", default="").strip()
+if PORTAL_PUBLIC_PORT:
+    if not PORTAL_PUBLIC_PORT.isdigit() or not 0 < int(PORTAL_PUBLIC_PORT) < 65536:
+        sys.exit("PORTAL_PUBLIC_PORT must be a port number (1-65535), or empty for the default port.")
+    PORTAL_PUBLIC_PORT = str(int(PORTAL_PUBLIC_PORT))
 
 INSTALLED_APPS = [
     # Our admin site (OTP-verified, tenant-scoped) as the default admin.site.
@@ -58,9 +67,13 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "portal.middleware.HealthCheckMiddleware",
+    # The host is read once, canonically, before anything (even the HTTPS redirect) uses it.
+    "tenants.middleware.CanonicalHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "tenants.middleware.TenantMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Before anything reads the session: another tenant's session is nobody's here.
+    "tenants.middleware.SessionTenantMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -239,7 +252,8 @@ STORAGES = {
 }
 if PRODUCTION:
     # Static files from the app servers themselves (collected, compressed, cache-busted).
-    MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                      "whitenoise.middleware.WhiteNoiseMiddleware")
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env("EMAIL_HOST", default="localhost")
