@@ -15,12 +15,13 @@ import pytest
 
 from tests.conftest import client_for
 from tests.faults import Browser
-from tests.oidc_support import TOKEN_PATH, make_client, tokens_for
+from tests.oidc_support import LOGOUT_URI, TOKEN_PATH, make_client, tokens_for
 
 from .conftest import NEEDS_TWO_NODES
 
 USERINFO = "/identity/o/api/userinfo"
 REVOKE = "/identity/o/api/revoke"
+LOGOUT = "/identity/o/logout"
 FORM = "application/x-www-form-urlencoded"
 
 
@@ -230,3 +231,16 @@ class TestOnTwoNodes:
         assert revoked.status_code == 200
         at_a = Browser("demo.localhost").get(second, USERINFO, headers=header)
         assert at_a.status_code == 200 and at_a.json()["email"] == user.email
+
+
+# --- the ID token as id_token_hint (RP-initiated logout) -------------------------------------
+
+def test_an_id_token_of_another_tenant_is_no_hint_at_its_logout(user, home_client, tokens):
+    # Signed with A's key and naming A's issuer: at B it identifies no client, so B never
+    # sends the browser to A's post-logout URI.
+    hint = {"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": LOGOUT_URI}
+    at_home = client_for(user.tenant).get(LOGOUT, hint)
+    assert at_home.status_code == 302 and at_home["Location"].startswith(LOGOUT_URI)
+    for host in ("acme.localhost", "localhost"):
+        response = client_for(host).get(LOGOUT, hint)
+        assert not response.get("Location", "").startswith(LOGOUT_URI), host
