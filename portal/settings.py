@@ -201,11 +201,15 @@ PASSWORD_HASHERS = env.list("PASSWORD_HASHERS", default=[
     "accounts.hashers.PortalArgon2Hasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ])
+# Each on what the password looks like (accounts/validators.py): NFKC, invisible characters
+# dropped, white space collapsed.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "accounts.validators.VisibleCharactersValidator"},
+    {"NAME": "accounts.validators.UserAttributeSimilarityVisibleValidator"},
     {"NAME": "accounts.validators.TenantMinimumLengthValidator"},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "accounts.validators.CommonVisiblePasswordValidator"},
+    {"NAME": "accounts.validators.NumericVisiblePasswordValidator"},
+    {"NAME": "accounts.validators.TenantNameValidator"},
 ]
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
