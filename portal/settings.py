@@ -226,6 +226,8 @@ ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_REAUTHENTICATION_TIMEOUT = 15 * 60
 ACCOUNT_LOGIN_TIMEOUT = 15 * 60
 ACCOUNT_PREVENT_ENUMERATION = True
+# A password change keeps the session it was made in; accounts.signals ends every other one.
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 USERSESSIONS_TRACK_ACTIVITY = False
 
 # --- OpenID Connect provider (allauth.idp.oidc) ----------------------------------------------
