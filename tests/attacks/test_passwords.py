@@ -69,6 +69,22 @@ def test_the_admins_password_change_page_is_the_rate_limited_one(admin_client, o
     assert f'href="{ADMIN_CHANGE}"' in admin_client.get("/admin/").text
 
 
+@pytest.mark.django_db
+def test_an_admin_changing_their_own_password_is_told_and_returns_to_the_admin(
+    admin_client, org_admin, eager_tasks, django_capture_on_commit_callbacks  # noqa: F811
+):
+    page = admin_client.get(ADMIN_CHANGE, follow=True)
+    assert page.status_code == 200 and 'name="oldpassword"' in page.text
+    with django_capture_on_commit_callbacks(execute=True):
+        done = admin_client.post(f"{CHANGE}?next=/admin/", change_form(PASSWORD))
+    assert done.status_code == 302 and done["Location"] == "/admin/"
+    assert admin_client.get("/admin/").status_code == 200  # still signed in, still verified
+    [message] = [m for m in django_mail.outbox if m.to == [org_admin.email]]
+    assert "was changed on" in message.body
+    org_admin.refresh_from_db()
+    assert org_admin.check_password(NEW)
+
+
 @pytest.fixture
 def employee(no_nudge, make_user):
     return make_user(no_nudge, "taro@demo.example", name="Taro", language="en")
