@@ -6,11 +6,16 @@ autocomplete, object URLs (another tenant's object is a 404), actions and CSV ex
 through get_queryset() below. Saving sets the tenant. Platform superusers (no tenant, platform
 host) see everything and pick the tenant themselves.
 
+Only what a list offers may be applied to it (lookup_allowed): its list filters and date
+drill-down. Django's default lets any lookup on a local field through, which turns a list into
+an oracle (?password__startswith=argon2$… extracts a hash character by character).
+
 Org admins get their permissions here (has_*_permission), not from permission rows: they are
 the same for every organisation admin, so there is nothing to assign and nothing to migrate.
 """
 
 from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path
 from django.db import models
 from django.http import Http404
 
@@ -217,6 +222,39 @@ class TenantScopedAdmin(admin.ModelAdmin):
         if tenant is not None and field is not None:
             setattr(obj, field, tenant)
         super().save_model(request, obj, form, change)
+
+    # --- query parameters -------------------------------------------------------------------
+    def lookup_allowed(self, lookup, value, request=None):
+        # Anything else is DisallowedModelAdminLookup (400), for every kind of admin. Search
+        # (q), sorting (o: shown columns only) and paging are not lookups and never come here.
+        return lookup in self.offered_lookups(request)
+
+    def offered_lookups(self, request):
+        """The query parameters this list's filters and date drill-down read, and no others."""
+        offered = set()
+        if self.date_hierarchy:
+            offered |= {f"{self.date_hierarchy}__{part}" for part in ("year", "month", "day")}
+        entries = self.get_list_filter(request) if request is not None else self.list_filter
+        for entry in entries:
+            if isinstance(entry, type) and issubclass(entry, admin.SimpleListFilter):
+                offered.add(entry.parameter_name)
+            elif isinstance(entry, str):
+                offered |= self._field_filter_parameters(entry, None)
+            elif isinstance(entry, list | tuple):
+                offered |= self._field_filter_parameters(*entry)
+        return offered
+
+    def _field_filter_parameters(self, path, filter_class):
+        """What Django's field list filters read (admin/filters.py), from the field's kind."""
+        if filter_class is not None and issubclass(filter_class, admin.EmptyFieldListFilter):
+            return {f"{path}__isempty"}
+        field = get_fields_from_path(self.model, path)[-1]
+        if field.is_relation:  # RelatedFieldListFilter and RelatedOnlyFieldListFilter
+            return {f"{path}__{field.target_field.name}__exact", f"{path}__isnull"}
+        if isinstance(field, models.DateField):  # DateFieldListFilter
+            return {f"{path}__gte", f"{path}__lt", f"{path}__isnull"}
+        # Boolean, Choices (path__exact) and AllValues (path itself) filters.
+        return {path, f"{path}__exact", f"{path}__isnull"}
 
     # --- list filters -----------------------------------------------------------------------
     def get_list_filter(self, request):
