@@ -195,6 +195,9 @@ NEVER_SIGNED_IN_NUDGE_DAYS = env.int("NEVER_SIGNED_IN_NUDGE_DAYS", default=0)
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# "User.email is not unique": on purpose, it is unique per tenant, and the only backend
+# (TenantAuthenticationBackend) looks it up in the request's tenant.
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 AUTHENTICATION_BACKENDS = ["accounts.backends.TenantAuthenticationBackend"]
 # The first one hashes new passwords; the others still verify (and upgrade) older hashes.
 PASSWORD_HASHERS = env.list("PASSWORD_HASHERS", default=[
@@ -220,7 +223,11 @@ ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"
-ACCOUNT_UNIQUE_EMAIL = True
+# An address is unique per tenant, not across the portal (accounts.models.User): allauth must not
+# hold its own portal-wide constraint on account.EmailAddress. Sign-in looks the address up in
+# the request's tenant only (accounts.backends), which is what allauth's check for this
+# setting guards (accounts.checks).
+ACCOUNT_UNIQUE_EMAIL = False
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_REAUTHENTICATION_TIMEOUT = 15 * 60

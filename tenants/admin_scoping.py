@@ -16,6 +16,7 @@ the same for every organisation admin, so there is nothing to assign and nothing
 
 from django.contrib import admin
 from django.contrib.admin.utils import get_fields_from_path
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import Http404
 
@@ -82,6 +83,29 @@ def scope_queryset(queryset, tenant, lookup=None):
     if lookup is None:
         return queryset.none()
     return queryset.filter(**{lookup: tenant.pk})
+
+
+def validate_unique_in_tenant(form, tenant_field):
+    """The model's unique constraints that include the tenant, checked for a tenant-bound form.
+
+    Django skips every uniqueness check that involves a field the form does not show, and an org
+    admin's form never shows the tenant (it is set from the host): without this, "already exists
+    in this tenant" would surface as a database error. A duplicate's message goes to the one
+    other field of the constraint where there is one (e-mail), else to the form.
+    """
+    model = type(form.instance)
+    exclude = {
+        f.name for f in model._meta.fields if f.name not in form.fields and f.name != tenant_field
+    } | set(form.errors)
+    for constraint in model._meta.constraints:
+        fields = getattr(constraint, "fields", ())
+        if tenant_field not in fields:
+            continue
+        try:
+            constraint.validate(model, form.instance, exclude=exclude)
+        except ValidationError as error:
+            others = [f for f in fields if f != tenant_field]
+            form.add_error(others[0] if len(others) == 1 and others[0] in form.fields else None, error)
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
@@ -208,10 +232,15 @@ class TenantScopedAdmin(admin.ModelAdmin):
             return form
 
         class TenantBoundForm(form):
-            # The tenant is set before validation, so model.clean() and unique checks see it.
+            # The tenant is set before validation, so model.clean() sees it, and the unique
+            # constraints that include it are checked (validate_unique below).
             def __init__(self, *args, **kw):
                 super().__init__(*args, **kw)
                 setattr(self.instance, field, tenant)
+
+            def validate_unique(self):
+                super().validate_unique()
+                validate_unique_in_tenant(self, field)
 
         TenantBoundForm.__name__ = form.__name__
         return TenantBoundForm
