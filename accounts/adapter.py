@@ -1,4 +1,8 @@
 from allauth.account.adapter import DefaultAccountAdapter
+from django.db import transaction
+
+from . import audit
+from .notifications import notify_password_changed
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -36,3 +40,13 @@ class AccountAdapter(DefaultAccountAdapter):
         scope = f"tenant-{tenant.pk}" if tenant is not None else "platform"
         login = credentials.get("email", credentials.get("username", "")).lower()
         return f"{scope}:{login}"
+
+    def set_password(self, user, password):
+        """Every password allauth's pages set (change, set): the new hash, its audit record and
+        the "your password was changed" e-mail commit together; the outbox sends the e-mail after
+        commit. (The user's other sessions end in accounts.signals, once allauth has kept the
+        current one.)"""
+        with transaction.atomic():
+            super().set_password(user, password)
+            audit.record("password.changed", request=self.request, user=user, how="change")
+            notify_password_changed(user, how="change")
