@@ -39,6 +39,8 @@ _DEFAULT_IGNORABLE = re.compile(
 _INVISIBLE_CATEGORIES = {"Cc", "Cf", "Cs"}
 # Organisation names, slugs and host labels shorter than this are too common to refuse.
 MIN_NAME_LENGTH = 3
+# Names this long are looked for across the password's separators too (see contains()).
+LONG_NAME_LENGTH = 8
 # Host labels that name a service, not the organisation (login.acme.example: "acme" counts).
 GENERIC_HOST_LABELS = {"www", "login", "signin", "sso", "auth", "id", "idp", "portal", "account",
                        "accounts", "my"}
@@ -134,12 +136,21 @@ class TenantNameValidator:
         tenant = tenant_for(user)
         if tenant is None:
             return
-        typed = _letters_and_digits(password)
-        if any(name in typed for name in self.names(tenant)):
+        if any(self.contains(password, name) for name in self.names(tenant)):
             raise ValidationError(
                 _("This password contains the name of your organisation. Choose one that doesn't."),
                 code="password_contains_organisation",
             )
+
+    @staticmethod
+    def contains(password, name) -> bool:
+        """A short name counts only inside one word of the password: "demo" is in "Demo-2026"
+        and "xdemo1", not in "Kaede-Momiji" (whose letters only run together across a hyphen).
+        A long name (several words, "Demo Corporation") counts however it is split."""
+        words = (_letters_and_digits(word) for word in re.split(r"[\W_]+", visible_form(password)))
+        if any(name in word for word in words):
+            return True
+        return len(name) >= LONG_NAME_LENGTH and name in _letters_and_digits(password)
 
     def get_help_text(self):
         return _("Your password can't contain the name of your organisation.")

@@ -490,7 +490,7 @@ class TestOnTwoNodes:
             self, twins, tenant, other_tenant, two_nodes, browser_for):
         mine, theirs = twins
         first, second = two_nodes
-        spellings = ("demo.localhost", "DEMO.localhost", "demo.localhost:8000", "demo.localhost.")
+        spellings = ("demo.localhost", "DEMO.localhost", "demo.localhost:80", "demo.localhost.")
         for host, node in zip(spellings, (first, second, first, second), strict=True):
             cache.clear()  # the nodes' Redis: no answer below may be the failed-attempt limit's
             wrong = browser_for(host).sign_in(node, SHARED, WRONG)

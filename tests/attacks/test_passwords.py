@@ -232,7 +232,9 @@ def test_passwords_that_only_look_long_are_refused(name, employee_with_host):
 
 
 GOOD = ["Quiet-lantern-2026", "correct horse battery staple", "さくら並木の坂道を歩く朝",
-        "Ünïcödé-Façade-91", "Paßwort-Ölkanne-73"]
+        "Ünïcödé-Façade-91", "Paßwort-Ölkanne-73",
+        # The slug's letters run together only across a hyphen ("kae-demo-miji"): not the name.
+        "Kaede-Momiji-2026!"]
 
 
 @pytest.mark.django_db
