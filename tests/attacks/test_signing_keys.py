@@ -105,7 +105,7 @@ def test_each_tenant_signs_with_its_own_newest_key(user, make_user, tenant, othe
 
 
 def test_rotation_publishes_the_new_key_at_once_and_keeps_old_tokens_verifiable(
-        user, tenant, other_tenant, settings):
+        user, tenant, other_tenant):
     before = id_token_at(tenant, user, name="Before")
     old_kids = {k["kid"] for k in jwks("demo.localhost")["keys"]}
     acme_before = jwks("acme.localhost")
