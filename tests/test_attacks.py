@@ -82,7 +82,7 @@ def test_sign_out_needs_a_post(tenant, user):
 # bearer token (RFC 6749, OIDC Core). The portal's checked views shadow allauth's on the same
 # paths, so both names appear in the URLconf.
 CSRF_EXEMPT_BY_DESIGN = {
-    "portal_oidc_token", "portal_oidc_revoke", "portal_oidc_userinfo",
+    "portal_oidc_token", "portal_oidc_revoke",
     "idp:oidc:token", "idp:oidc:revoke", "idp:oidc:userinfo", "idp:oidc:device_code",
 }
 # Exempt from the middleware but checking CSRF in the view on their browser POSTs (allauth's
