@@ -95,12 +95,12 @@ def questions_device(user):
 
 
 def verify_answers(user, answers) -> bool:
-    """Check {question_id: answer} for user, through the device's throttled verify_token()."""
+    """Check {question_id: answer} for user, through the device's throttled verify_answers()."""
     device = questions_device(user)
     if device is None:
         hash_dummy_answers(len(answers) or 1)
         return False
-    return device.verify_token(answers)
+    return device.verify_answers(answers)
 
 
 # --- Authenticator app (TOTP) ---------------------------------------------------------------
