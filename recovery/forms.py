@@ -3,7 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.otp import OneTimeCodeInput, code_format_error, normalise_code
 
-from . import policy
+from . import policy, services
 
 
 class MethodChoiceForm(forms.Form):
@@ -18,7 +18,7 @@ class MethodChoiceForm(forms.Form):
     def __init__(self, *args, methods, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["method"].choices = [("", _("Choose a method"))] + [
-            (method, policy.METHOD_LABELS[method]) for method in methods
+            (method, services.METHOD_LABELS[method]) for method in methods
         ]
 
 

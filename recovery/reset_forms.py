@@ -12,10 +12,6 @@ from accounts.otp import OneTimeCodeInput, code_format_error, normalise_code
 from . import reset, services
 from .forms import AnswerInput
 
-METHOD_LABELS = {
-    services.QUESTIONS: _("Security questions"),
-    services.AUTHENTICATOR: _("Authenticator app"),
-}
 PASSWORD_MAX_LENGTH = 1024  # far beyond any real password; keeps hashing bounded
 
 
@@ -45,7 +41,7 @@ class MethodForm(forms.Form):
         if not self.requires_all:
             self.fields["method"] = forms.ChoiceField(
                 label=_("Choose a method"),
-                choices=[(m, METHOD_LABELS[m]) for m in self.offered],
+                choices=[(m, services.METHOD_LABELS[m]) for m in self.offered],
                 widget=forms.RadioSelect,
                 error_messages={"invalid_choice": _("Choose one of the methods shown.")},
             )

@@ -233,8 +233,8 @@ def test_weekly_digest_tells_each_admin_their_tenants_numbers_once(
     [message] = sent_to(admin.email)
     assert message.subject == "Weekly registration summary for Demo Corporation"
     body = message.body
-    for line in ("Active users: 4", "Registered: 1", "Skipped, not registered: 1",
-                 "Not registered yet: 2", "Registration skipped: 1", "Password resets: 1",
+    for line in ("Active users: 4", "Registered: 1", "Needs re-confirm: 0", "Skipped: 1",
+                 "Not registered: 2", "Registration skipped: 1", "Password resets: 1",
                  "Reset lockouts: 1"):
         assert line in body, line
     assert "http://demo.localhost/admin/" in body
@@ -321,3 +321,4 @@ def test_a_burst_of_emails_shares_the_delivery_task_already_queued(tenant, make_
     assert deliver_due() == 3  # the queued task, when it runs, takes every committed row
     assert sorted(m.to[0] for m in django_mail.outbox) == sorted(u.email for u in users)
     assert deliver_due() == 0
+
