@@ -1,8 +1,6 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from accounts.otp import OneTimeCodeInput, code_format_error, normalise_code
-
 from . import policy, services
 
 
@@ -73,18 +71,3 @@ class SecurityQuestionsForm(forms.Form):
     def answers(self):
         """{SecurityQuestion: answer} of a valid form."""
         return {self.questions[question_id]: answer for question_id, answer in self.pairs()}
-
-
-class CodeForm(forms.Form):
-    code = forms.CharField(
-        label=_("6-digit code"), required=False,
-        help_text=_("※ The code changes every 30 seconds."),
-        widget=OneTimeCodeInput(attrs={"size": 8}),
-    )
-
-    def clean_code(self):
-        code = self.cleaned_data.get("code", "")
-        message = code_format_error(code)
-        if message:
-            raise forms.ValidationError(message)
-        return normalise_code(code)

@@ -15,8 +15,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from accounts.otp import AuthenticatorCodeForm
+
 from . import policy, services
-from .forms import CodeForm, MethodChoiceForm, SecurityQuestionsForm
+from .forms import MethodChoiceForm, SecurityQuestionsForm
 from .registrant import registrant_for, registrant_required
 from .status import registration_status
 
@@ -233,7 +235,7 @@ def authenticator_code(request):
     device, state = _pending_setup(request, registrant.user)
     if device is None and request.method != "POST":
         return redirect("recovery_authenticator_scan")
-    form = CodeForm(request.POST or None)
+    form = AuthenticatorCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if device is None:
             form.add_error("code", _("This setup has expired. Go back and start again."))
