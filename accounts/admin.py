@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -18,6 +19,7 @@ from tenants.admin_scoping import ReadOnlyScopedAdmin, TenantScopedAdmin, admin_
 
 from . import audit
 from .importing import (
+    IMPORT_COLUMNS,
     MAX_IMPORT_BYTES,
     AuditEventResource,
     ImportFileError,
@@ -245,6 +247,13 @@ class UserAdmin(CSVAdminMixin, ImportExportMixin, TenantScopedAdmin):
         ) % {"count": len(users)})
 
     # --- import -----------------------------------------------------------------------------
+    def get_import_context_data(self, **kwargs):
+        return {
+            **super().get_import_context_data(**kwargs),
+            "import_columns": ",".join(IMPORT_COLUMNS),
+            "language_codes": ", ".join(code for code, _name in settings.LANGUAGES),
+        }
+
     def has_import_permission(self, request):
         # Imports belong to a tenant: its own admins run them on its host.
         return admin_tenant(request) is not None and self.has_add_permission(request)

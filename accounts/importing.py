@@ -8,6 +8,7 @@ created by accounts.services.provision_user and invited, like users made one by 
 import json
 
 import tablib
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from import_export import fields, resources, widgets
@@ -27,7 +28,6 @@ IMPORT_COLUMNS = ("email", "name", "language", "active")
 EXPORT_ONLY_COLUMNS = ("registration",)
 REQUIRED_COLUMNS = ("email",)
 MAX_IMPORT_BYTES = 2 * 1024 * 1024  # ~20,000 users; anything bigger is not a user list
-LANGUAGES = {"ja", "en"}
 
 
 class ImportFileError(ValueError):
@@ -171,9 +171,11 @@ class UserResource(SafeExportMixin, resources.ModelResource):
             self.first_line_of[email] = line
         if email in self.taken_elsewhere:
             raise ValidationError({"email": _("This e-mail address is already in use.")})
-        language = str(row.get("language") or "").strip().lower() or "ja"
-        if language not in LANGUAGES:
-            raise ValidationError({"language": _("Write ja or en.")})
+        language = str(row.get("language") or "").strip().lower() or settings.LANGUAGE_CODE
+        codes = [code for code, _name in settings.LANGUAGES]
+        if language not in codes:
+            message = _("Write one of: %(codes)s.") % {"codes": ", ".join(codes)}
+            raise ValidationError({"language": message})
         row["language"] = language
 
     def after_init_instance(self, instance, new, row, **kwargs):
