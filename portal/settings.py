@@ -34,6 +34,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
 # Hosts that belong to no tenant: platform operators (superusers) sign in here.
 PLATFORM_HOSTS = env.list("PLATFORM_HOSTS", default=["localhost", "127.0.0.1", "testserver"])
 PORTAL_BASE_DOMAIN = env("PORTAL_BASE_DOMAIN", default="localhost")
+# The port in links made outside a request (e-mails) when the public one is not the scheme's.
+PORTAL_PUBLIC_PORT = env("PORTAL_PUBLIC_PORT", default="")
 
 INSTALLED_APPS = [
     # Our admin site (OTP-verified, tenant-scoped) as the default admin.site.

@@ -45,9 +45,18 @@ def clear_cache():
     _cache.clear()
 
 
-def tenant_url(tenant, path: str = "/") -> str:
-    """Absolute URL on a tenant's primary host, for links made outside a request (e-mails)."""
+def site_url(host: str, path: str = "/") -> str:
+    """Absolute URL on one of the portal's hosts, for links made outside a request (e-mails)."""
     scheme = "https" if settings.PRODUCTION else "http"
-    port = getattr(settings, "PORTAL_PUBLIC_PORT", "")
-    host = tenant.primary_host
+    port = settings.PORTAL_PUBLIC_PORT
     return f"{scheme}://{host}{':' + str(port) if port else ''}{path}"
+
+
+def tenant_url(tenant, path: str = "/") -> str:
+    """Absolute URL on a tenant's primary host."""
+    return site_url(tenant.primary_host, path)
+
+
+def platform_url(path: str = "/") -> str:
+    """Absolute URL on the platform's host, where platform operators (no tenant) sign in."""
+    return site_url(settings.PLATFORM_HOSTS[0], path)

@@ -322,3 +322,17 @@ def test_a_burst_of_emails_shares_the_delivery_task_already_queued(tenant, make_
     assert sorted(m.to[0] for m in django_mail.outbox) == sorted(u.email for u in users)
     assert deliver_due() == 0
 
+
+@pytest.mark.django_db
+def test_tenant_and_platform_links_follow_the_one_site_url_setting(
+    tenant, user, settings, django_capture_on_commit_callbacks
+):
+    settings.PORTAL_PUBLIC_PORT = "8443"
+    operator = User.objects.create_superuser("root@platform.example", "Platform-pass-1234")
+    with django_capture_on_commit_callbacks(execute=True):
+        remind_to_register(user)
+        notify_password_changed(operator)
+    [reminder] = sent_to(user.email)
+    [notice] = sent_to(operator.email)
+    assert LINK.findall(reminder.body)[0].startswith("http://demo.localhost:8443/security-info/")
+    assert LINK.findall(notice.body)[0].startswith(f"http://{settings.PLATFORM_HOSTS[0]}:8443/")
