@@ -24,7 +24,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from tenants.resolution import platform_url, tenant_url
+from tenants.resolution import public_url, tenant_url
 
 from .invites import invite_path
 from .models import OutboxEmail
@@ -276,6 +276,11 @@ def _registration_path():
         return "/security-info/"
 
 
+def _platform_site() -> str:
+    # Platform operators (no tenant) sign in on the platform host.
+    return public_url(settings.PLATFORM_HOSTS[0], "")
+
+
 def _link_path(row) -> str:
     if row.kind == INVITE:
         return invite_path(row.user)
@@ -291,7 +296,7 @@ def build_message(row, *, sites=None) -> EmailMultiAlternatives:
     tenant = row.tenant
     sites = {} if sites is None else sites
     if row.tenant_id not in sites:
-        sites[row.tenant_id] = tenant_url(tenant, "") if tenant is not None else platform_url("")
+        sites[row.tenant_id] = tenant_url(tenant, "") if tenant is not None else _platform_site()
     site = sites[row.tenant_id]
     with translation.override(row.language):
         tenant_name = tenant.name if tenant is not None else _("Identity portal")

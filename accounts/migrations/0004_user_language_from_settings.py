@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0002_outbox_dedupe_key_cancelled'),
+        ('accounts', '0003_email_unique_per_tenant'),
     ]
 
     operations = [
