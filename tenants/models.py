@@ -151,11 +151,6 @@ class TenantPolicy(models.Model):
             methods.append("authenticator")
         return methods
 
-    @property
-    def methods_required_for_registration(self):
-        # The number of methods a user must register before the nudge stops: enough to reset.
-        return min(self.methods_required_for_reset, len(self.enabled_methods))
-
 
 class TenantOIDCClient(models.Model):
     """Which tenant an OpenID Connect client (allauth's Client) belongs to.
