@@ -10,8 +10,6 @@ class AccountsConfig(AppConfig):
         from . import (  # noqa: F401
             backends,
             checks,
-            oidc_admin,
-            oidc_views,
             ratelimit,
             signals,
             usersessions,
@@ -21,7 +19,3 @@ class AccountsConfig(AppConfig):
         backends.check_compat()
         usersessions.install()
         ratelimit.install()
-
-        # After admin autodiscovery (django.contrib.admin is readied first): our client admin
-        # replaces allauth's.
-        oidc_admin.register()

@@ -11,6 +11,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 # At most this many wrong codes per device within the window. django-otp's own throttle doubles
 # the wait after every failure, which lets anyone lock a user out for hours; here old failures
@@ -56,6 +57,11 @@ class Result(enum.Enum):
     OK = "ok"
     INVALID = "invalid"
     THROTTLED = "throttled"
+
+
+def authenticator_device(user):
+    """The user's authenticator (their confirmed django-otp TOTP device), or None."""
+    return TOTPDevice.objects.filter(user=user, confirmed=True).first()
 
 
 def mfa_required(user, tenant) -> bool:

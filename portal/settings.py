@@ -64,7 +64,10 @@ INSTALLED_APPS = [
     "import_export",
     "tenants",
     "accounts",
+    "sso",
     "recovery",
+    # Wiring only (no models): the seed_demo command.
+    "portal.apps.PortalConfig",
 ]
 
 MIDDLEWARE = [
@@ -239,9 +242,9 @@ USERSESSIONS_TRACK_ACTIVITY = False
 
 # --- OpenID Connect provider (allauth.idp.oidc) ----------------------------------------------
 # Each tenant host is its own issuer (the request's root URL) and signs with its own keys, kept
-# in the database (tenants.TenantSigningKey; rotate: `manage.py rotate_oidc_signing_key SLUG`).
+# in the database (sso.models.TenantSigningKey; rotate: `manage.py rotate_oidc_signing_key SLUG`).
 # allauth needs no key at start-up, so IDP_OIDC_PRIVATE_KEY(S) stay unset and are never read.
-IDP_OIDC_ADAPTER = "accounts.oidc.OIDCAdapter"
+IDP_OIDC_ADAPTER = "sso.oidc.OIDCAdapter"
 IDP_OIDC_ROTATE_REFRESH_TOKEN = True
 IDP_OIDC_REFRESH_TOKEN_EXPIRES_IN = env.int("OIDC_REFRESH_TOKEN_EXPIRES_IN", default=30 * 24 * 3600)
 

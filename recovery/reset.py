@@ -29,6 +29,7 @@ from django_otp.models import ThrottlingMixin
 from accounts import audit
 from accounts.models import User
 from accounts.notifications import notify_password_changed
+from accounts.otp import authenticator_device
 from accounts.usersessions import end_sessions
 from portal.middleware import UNAVAILABLE
 
@@ -256,7 +257,7 @@ def verify_authenticator_code(user, code) -> bool:
 
     user None (a decoy) runs the same device query, which finds nothing.
     """
-    device = services.authenticator_device(user)
+    device = authenticator_device(user)
     if device is None:
         return False
     return services.verify_authenticator_code(device, code)

@@ -11,8 +11,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import audit
 from accounts.models import AuditEvent, OutboxEmail, User
-from accounts.oidc import register_client
 from recovery.models import SecurityQuestion
+from sso.oidc import register_client
 from tenants.admin_scoping import TenantScopedAdmin
 from tenants.models import Tenant, TenantPolicy
 

@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import AuditEvent
+from accounts.otp import authenticator_device
 from recovery import services, status
 
 from .conftest import PASSWORD, client_for, sign_in
@@ -138,7 +139,7 @@ def test_authenticator_cannot_be_removed_when_sign_in_needs_it(make_tenant, make
     assert 'action="/security-info/remove/authenticator/"' not in page.text
     response = client.post(INFO + "remove/authenticator/", follow=True)
     assert "認証アプリが必要です" in response.text
-    assert services.authenticator_device(user) is not None
+    assert authenticator_device(user) is not None
 
 
 @pytest.mark.django_db
