@@ -17,8 +17,8 @@ from import_export import fields, resources, widgets
 from import_export.formats import base_formats
 from import_export.instance_loaders import CachedInstanceLoader
 
+from core.spreadsheet import spreadsheet_safe
 from recovery.status import with_registration_status
-from tenants.admin_scoping import spreadsheet_safe
 
 from . import audit
 from .models import AuditEvent, User

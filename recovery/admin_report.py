@@ -7,7 +7,8 @@ from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 
-from tenants.admin_scoping import admin_tenant, spreadsheet_safe
+from core.spreadsheet import spreadsheet_safe
+from tenants.admin_scoping import admin_tenant
 
 from . import reports
 from .status import STATUS_LABELS

@@ -31,7 +31,7 @@ from accounts.models import User
 from accounts.notifications import notify_password_changed
 from accounts.otp import authenticator_device
 from accounts.usersessions import end_sessions
-from portal.middleware import UNAVAILABLE
+from core.errors import UNAVAILABLE
 
 from . import services
 from .models import SecurityQuestion, SecurityQuestionsDevice

@@ -22,16 +22,6 @@ from django.http import Http404
 
 from accounts.backends import user_belongs_to_request
 
-# Characters that make a spreadsheet treat a cell as a formula (OWASP "CSV injection").
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(value):
-    """A CSV cell that Excel/LibreOffice show as text, never evaluate: '=cmd… becomes text."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
 
 def is_platform_admin(request) -> bool:
     user = request.user
