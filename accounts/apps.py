@@ -7,15 +7,11 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self):
-        from . import (  # noqa: F401
-            backends,
-            checks,
-            ratelimit,
-            signals,
-            usersessions,
-        )
+        from core.compat import allauth as compat_allauth
+
+        from . import checks, signals, usersessions  # noqa: F401
 
         checks.install()
-        backends.check_compat()
+        compat_allauth.install_redis_rate_limits()
+        compat_allauth.replace_usersessions_sign_in_receiver(usersessions.record_session)
         usersessions.install()
-        ratelimit.install()

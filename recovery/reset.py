@@ -17,7 +17,6 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 
-from allauth.account.adapter import get_adapter
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
@@ -31,6 +30,7 @@ from accounts.models import User
 from accounts.notifications import notify_password_changed
 from accounts.otp import authenticator_device
 from accounts.usersessions import end_sessions
+from core.compat.allauth import clear_failed_sign_ins
 from core.errors import UNAVAILABLE
 
 from . import services
@@ -440,7 +440,7 @@ def complete(request, state, password):
     # the account out of signing in with the new one. Only Redis being down is tolerated here
     # (they age out); anything else, such as allauth renaming this, fails loudly.
     with suppress(*UNAVAILABLE):
-        get_adapter(request)._delete_login_attempts_cached_email(request, email=user.email)
+        clear_failed_sign_ins(request, email=user.email)
     return user
 
 
