@@ -126,6 +126,25 @@ def test_failed_sign_ins_count_per_tenant_whatever_the_host_name(no_nudge, tenan
     assert sign_in(client_for(tenant, REMOTE_ADDR="198.51.100.8"), user.email).status_code == 302
 
 
+# --- Back on public API: the backend is Django's documented one --------------------------------
+
+@pytest.mark.django_db
+def test_a_disabled_user_is_told_so_only_with_the_right_password(no_nudge, tenant, make_user, user):
+    gone = make_user(tenant, "gone@demo.example", is_active=False)
+    browser = client_for(tenant, HTTP_ACCEPT_LANGUAGE="en")
+    wrong = sign_in(browser, gone.email, "not-the-password")
+    assert wrong.status_code == 200 and "are not correct" in wrong.text
+    # As with allauth's own backend: the right password leads to allauth's "inactive" page.
+    assert sign_in(browser, gone.email)["Location"] == "/accounts/inactive/"
+    assert "_auth_user_id" not in browser.session
+    # A user disabled while signed in is signed out at the next request.
+    signed_in = client_for(tenant)
+    assert sign_in(signed_in, user.email).status_code == 302
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    assert not signed_in.get("/").wsgi_request.user.is_authenticated
+
+
 # --- core.compat.allauth: usersessions' record of a sign-in ----------------------------------------
 
 @pytest.mark.django_db(transaction=True)
