@@ -10,6 +10,7 @@ class AccountsConfig(AppConfig):
         from . import (  # noqa: F401
             backends,
             checks,
+            notifications,
             oidc_admin,
             oidc_views,
             ratelimit,
@@ -21,6 +22,7 @@ class AccountsConfig(AppConfig):
         backends.check_compat()
         usersessions.install()
         ratelimit.install()
+        notifications.register_mail_kinds()
 
         # After admin autodiscovery (django.contrib.admin is readied first): our client admin
         # replaces allauth's.

@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.models import AuditEvent
+from audit.models import AuditEvent
 from recovery import reset
 from recovery.models import SecurityQuestion
 from tests import test_reset as flows
