@@ -278,7 +278,11 @@ def _totp_issuer(device):
 
 
 OTP_TOTP_ISSUER = _totp_issuer
-OTP_TOTP_TOLERANCE = 1
+# Each device accepts one step either side of the server's clock (its `tolerance`, 1, as
+# RFC 6238 §5.2 recommends). Syncing would store the step a code matched as the device's drift:
+# one code a step ahead moved the window forward for good, so the previous step's code (typed
+# just as it changed) was refused, and a further code ahead moved it again.
+OTP_TOTP_SYNC = False
 
 # --- Security headers -----------------------------------------------------------------------
 X_FRAME_OPTIONS = "DENY"
