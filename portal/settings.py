@@ -164,6 +164,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.purge_ended_sessions",
         "schedule": crontab(minute=45, hour=18),  # 03:45 in Japan
     },
+    # Every sign-in name typed at the reset leaves a counter row (decoys too).
+    "reset-counters-purge-daily": {
+        "task": "recovery.tasks.purge_reset_counters",
+        "schedule": crontab(minute=50, hour=18),  # 03:50 in Japan
+    },
 }
 
 # --- Outbox (accounts.mail) -----------------------------------------------------------------
