@@ -257,7 +257,7 @@ def questions_to_ask(request, state) -> list[SecurityQuestion]:
 # --- Authenticator app ----------------------------------------------------------------------
 
 def verify_authenticator_code(user, code) -> bool:
-    """The one TOTP check of the reset: django-otp's drift ±1, replay refusal and throttle.
+    """The one TOTP check of the reset: one step either side, replay refusal and throttle.
 
     user None (a decoy) runs the same device query, which finds nothing.
     """
