@@ -75,7 +75,7 @@ class SecurityQuestionsDevice(TimestampMixin, ThrottlingMixin, Device):
         """
         from .services import check_device_answers, hash_dummy_answers
 
-        with transaction.atomic():
+        with transaction.atomic(savepoint=False):  # within the reset's transaction: no savepoint
             self.refresh_from_db(from_queryset=type(self).objects.select_for_update())
             allowed, _details = self.verify_is_allowed()
             if not allowed:

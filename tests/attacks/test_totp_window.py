@@ -153,3 +153,5 @@ def test_one_code_sent_to_both_nodes_at_once_signs_in_once(two_nodes, mfa_user, 
             responses = list(pool.map(send, zip(browsers, two_nodes, strict=True)))
         assert sorted(r.status_code for r in responses) == [200, 302], step
         assert REFUSED in next(r.text for r in responses if r.status_code == 200)
+        # The refused replay counted as a failure; its one-second back-off passes before the next.
+        TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_timestamp=None)
