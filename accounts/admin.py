@@ -26,7 +26,7 @@ from .importing import (
 from .mail import retry_failed
 from .models import AuditEvent, OutboxEmail, User
 from .notifications import invite_user, remind_to_register
-from .services import provision_user
+from .services import provision_user, sync_email_address
 
 
 class CSVAdminMixin:
@@ -50,7 +50,8 @@ class UserForm(forms.ModelForm):
         fields = ("tenant", "email", "name", "language", "is_active", "is_staff")
 
     def clean_email(self):
-        # Stored lower-case; cleaning first lets the uniqueness check see the stored form.
+        # Stored lower-case; cleaning first lets the uniqueness check (per tenant) see the
+        # stored form.
         return (self.cleaned_data.get("email") or "").strip().lower()
 
 
@@ -164,6 +165,8 @@ class UserAdmin(CSVAdminMixin, ImportExportMixin, TenantScopedAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             super().save_model(request, obj, form, change)
+            if "email" in form.changed_data:
+                sync_email_address(obj)
             return
         # New users are provisioned like every other account, then invited to set a password.
         tenant = admin_tenant(request) or form.cleaned_data.get("tenant")

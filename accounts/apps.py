@@ -7,8 +7,18 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self):
-        from . import oidc_admin, oidc_views, ratelimit, signals, usersessions  # noqa: F401
+        from . import (  # noqa: F401
+            backends,
+            checks,
+            oidc_admin,
+            oidc_views,
+            ratelimit,
+            signals,
+            usersessions,
+        )
 
+        checks.install()
+        backends.check_compat()
         usersessions.install()
         ratelimit.install()
         oidc_views.install_token_hand_over()

@@ -10,6 +10,7 @@ KINDS = {
     "signin.succeeded": _("Signed in"),
     "signin.failed": _("Sign-in failed"),
     "signout": _("Signed out"),
+    "session.foreign": _("Session of another organisation refused"),
     "password.changed": _("Password changed"),
     "otp.verified": _("Authenticator code verified"),
     "otp.failed": _("Authenticator code rejected"),

@@ -1,7 +1,9 @@
 """CSV import and export of a tenant's users and of its audit trail (django-import-export).
 
 Import rules: columns email, name, language, active; every row is checked in a dry run first,
-and the real import runs in one transaction that rolls back when any row fails. New users are
+and the real import runs in one transaction that rolls back when any row fails. A row updates
+the tenant's user with its address, or makes a new user of the tenant, whether or not another
+tenant has a user with that address (nothing here looks outside the tenant). New users are
 created by accounts.services.provision_user and invited, like users made one by one.
 """
 
@@ -109,7 +111,6 @@ class UserResource(SafeExportMixin, resources.ModelResource):
         self.tenant = tenant
         self.created_users = []
         self.first_line_of = {}
-        self.taken_elsewhere = set()
 
     @classmethod
     def get_display_name(cls):
@@ -140,12 +141,6 @@ class UserResource(SafeExportMixin, resources.ModelResource):
         dataset.headers = headers
         for row in rows:
             dataset.append(row)
-        emails = [row[email_at] for row in rows if row[email_at]]
-        self.taken_elsewhere = set(
-            User.objects.filter(email__in=emails)
-            .exclude(tenant=self.tenant)
-            .values_list("email", flat=True)
-        )
 
     def before_import_row(self, row, row_number=None, **kwargs):
         email = row.get("email") or ""
@@ -156,8 +151,6 @@ class UserResource(SafeExportMixin, resources.ModelResource):
             ) % {"line": self.first_line_of[email]}})
         if email:
             self.first_line_of[email] = line
-        if email in self.taken_elsewhere:
-            raise ValidationError({"email": _("This e-mail address is already in use.")})
         language = str(row.get("language") or "").strip().lower() or "ja"
         if language not in LANGUAGES:
             raise ValidationError({"language": _("Write ja or en.")})

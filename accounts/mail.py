@@ -24,7 +24,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from tenants.resolution import tenant_url
+from tenants.resolution import public_url, tenant_url
 
 from .invites import invite_path
 from .models import OutboxEmail
@@ -278,9 +278,7 @@ def _registration_path():
 
 def _platform_site() -> str:
     # Platform operators (no tenant) sign in on the platform host.
-    scheme = "https" if settings.PRODUCTION else "http"
-    port = getattr(settings, "PORTAL_PUBLIC_PORT", "")
-    return f"{scheme}://{settings.PLATFORM_HOSTS[0]}{':' + str(port) if port else ''}"
+    return public_url(settings.PLATFORM_HOSTS[0], "")
 
 
 def _link_path(row) -> str:

@@ -26,17 +26,23 @@ class UserManager(BaseUserManager):
         extra.update(is_staff=True, is_superuser=True, tenant=None)
         return self._create_user(email, password, **extra)
 
-    def get_by_natural_key(self, email):
-        return self.get(email__iexact=email)
+    def get_by_natural_key(self, email, tenant_slug=None):
+        # An address names a user within one tenant (User.natural_key). Django's own callers
+        # (createsuperuser) give the address alone: a platform operator's.
+        if tenant_slug is None:
+            return self.get(tenant__isnull=True, email__iexact=email)
+        return self.get(tenant__slug=tenant_slug, email__iexact=email)
 
 
 class User(AbstractBaseUser, PermissionsMixin):
     """An employee of one tenant, or (tenant empty) a platform superuser.
 
-    E-mail is the sign-in name and is unique across the whole portal.
+    E-mail is the sign-in name within one tenant, as in Okta orgs and Keycloak realms: the same
+    address may be a separate user in each tenant, and platform superusers are unique among
+    themselves. Whoever looks a user up by address looks in one tenant (accounts.backends).
     """
 
-    email = models.EmailField(_("e-mail address"), unique=True)
+    email = models.EmailField(_("e-mail address"))
     name = models.CharField(_("name"), max_length=150, blank=True)
     tenant = models.ForeignKey(
         "tenants.Tenant", on_delete=models.PROTECT, related_name="users",
@@ -67,11 +73,30 @@ class User(AbstractBaseUser, PermissionsMixin):
                 condition=Q(tenant__isnull=False) | Q(is_superuser=True),
                 name="user_has_tenant_unless_superuser",
             ),
+            # Its index also serves every look-up by (tenant, address).
+            models.UniqueConstraint(
+                fields=["tenant", "email"], name="user_email_unique_in_tenant",
+                violation_error_code="unique",
+                violation_error_message=_(
+                    "This organisation already has a user with this e-mail address."
+                ),
+            ),
+            # A NULL tenant never equals another in the constraint above.
+            models.UniqueConstraint(
+                fields=["email"], condition=Q(tenant__isnull=True),
+                name="user_email_unique_among_platform_users",
+                violation_error_code="unique",
+                violation_error_message=_(
+                    "A platform operator with this e-mail address already exists."
+                ),
+            ),
         ]
-        indexes = [models.Index(fields=["tenant", "email"])]
 
     def __str__(self):
         return self.email
+
+    def natural_key(self):
+        return (self.email, self.tenant.slug if self.tenant_id else None)
 
     def save(self, *args, **kwargs):
         self.email = (self.email or "").strip().lower()

@@ -2,6 +2,8 @@
 
 - Clients belong to a tenant (tenants.TenantOIDCClient) and work only on that tenant's hosts,
   for that tenant's users (client_is_usable_here, OIDCAdapter.get_user_by_sub).
+- A tenant is one issuer, its canonical URL (tenant_url), on whichever of its host names the
+  request came (OIDCAdapter.get_issuer); discovery names every endpoint there too.
 - How the user signed in (amr, auth_time) is captured when the code is issued
   (remember_sign_in) and carried to the ID token through the code, then the refresh token.
 """
@@ -15,12 +17,14 @@ from allauth.core import context
 from allauth.idp.oidc import app_settings as oidc_settings
 from allauth.idp.oidc.adapter import DefaultOIDCAdapter
 from allauth.idp.oidc.models import Client, Token
+from allauth.utils import build_absolute_uri
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from tenants.models import TenantOIDCClient
+from tenants.resolution import tenant_url
 
 SCOPE_CHOICES = ["openid", "profile", "email"]
 # Where the sign-in facts travel on the Django request of the token endpoint.
@@ -153,7 +157,18 @@ class OIDCAdapter(DefaultOIDCAdapter):
         # URL-safe: pasted into config files and HTTP Basic auth without escaping.
         return secrets.token_urlsafe(32)
 
+    def get_issuer(self):
+        # allauth's is the request's root URL: one issuer per host name of a tenant. The
+        # platform host has no clients; its root URL is its issuer.
+        tenant = getattr(self.request, "tenant", None)
+        return tenant_url(tenant, "") if tenant is not None else super().get_issuer()
+
     def populate_server_metadata(self, data):
+        # allauth builds the endpoints from the request's host: move them to the issuer's.
+        request_root, issuer_root = build_absolute_uri(self.request, "/"), self.get_issuer() + "/"
+        for name, value in data.items():
+            if isinstance(value, str) and value.startswith(request_root):
+                data[name] = issuer_root + value.removeprefix(request_root)
         # Advertise only what is offered: the code flow (with refresh); the device flow is closed.
         data.pop("device_authorization_endpoint", None)
         data["grant_types_supported"] = [Client.GrantType.AUTHORIZATION_CODE, Client.GrantType.REFRESH_TOKEN]

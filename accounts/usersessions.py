@@ -10,6 +10,8 @@ expire, or are deleted from elsewhere) leave the record in the daily purge, whic
 Django's expired sessions; until then a reset just finds their session already gone.
 """
 
+import logging
+
 from allauth.account.adapter import get_adapter
 from allauth.account.signals import user_logged_in
 from allauth.usersessions import signals as usersessions_signals
@@ -20,6 +22,8 @@ from django.contrib.sessions.models import Session
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.module_loading import import_string
+
+logger = logging.getLogger(__name__)
 
 
 def record_session(sender, request, user, **kwargs):
@@ -37,6 +41,22 @@ def record_session(sender, request, user, **kwargs):
 def forget_session(sender, request, user, **kwargs):
     if user is not None and request.session.session_key:
         UserSession.objects.filter(user=user, session_key=request.session.session_key).delete()
+
+
+def end_sessions(user, *, keep_session_key=None):
+    """Delete every session of the user that was recorded here (but `keep_session_key`), from
+    the database and the cache: what a reset or a password change does to the old access.
+
+    Every sign-in goes through django.contrib.auth.login, which records it. A session opened any
+    other way dies at its next request all the same: Django checks the session's password hash,
+    and the password has just changed. (Scanning and decoding every session of every tenant
+    would cost O(all sessions) for no extra safety.)
+    """
+    for user_session in UserSession.objects.filter(user=user).exclude(session_key=keep_session_key):
+        try:
+            user_session.end()
+        except Exception:  # noqa: BLE001 - cache down: the row is gone, the hash check does the rest
+            logger.warning("could not end session %s in the cache", user_session.pk)
 
 
 def purge_ended_sessions():

@@ -1,8 +1,8 @@
 """The admin site: organisation admins on their tenant's host, superusers on the platform host.
 
 Entering needs a confirmed authenticator and a code entered in this session (django-otp's
-is_verified(), as django-two-factor-auth's AdminSiteOTPRequired checks it). Sign-in is the
-portal's own allauth sign-in; the admin's login form is never shown.
+is_verified(), as django-two-factor-auth's AdminSiteOTPRequired checks it). Sign-in and the
+password change are the portal's own allauth pages; the admin's own forms are never shown.
 """
 
 from urllib.parse import urlencode
@@ -45,6 +45,15 @@ class PortalAdminSite(AdminSiteOTPRequired):
             return redirect(f"{reverse('accounts_otp_verify')}?{query}")
         # Signed in, but not an admin of this host: sending them to sign-in would loop.
         raise PermissionDenied
+
+    def password_change(self, request, extra_context=None):
+        """One password-change flow: the portal's own page, rate-limited per user, which tells
+        the user by e-mail and ends their other sessions. Django's form here had no limit."""
+        query = urlencode({"next": reverse("admin:index", current_app=self.name)}, safe="/")
+        return redirect(f"{reverse('account_change_password')}?{query}")
+
+    def password_change_done(self, request, extra_context=None):
+        return redirect("admin:index")
 
     def report(self, request):
         from recovery.admin_report import report_view

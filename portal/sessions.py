@@ -104,9 +104,11 @@ class SessionStore(CachedDBStore):
         """
         data = self._session
         old_key = self.session_key
+        # A key cycled before in this request was never written: nothing to delete.
+        old_key_stored = old_key and not self._insert_pending
         self._session_key = self._get_new_session_key()
         self._session_cache = data
         self._insert_pending = True
         self.modified = True
-        if old_key:
+        if old_key_stored:
             self.delete(old_key)

@@ -2,7 +2,7 @@
 
 With nothing set the portal runs on an embedded default (SQLite file, eager Celery, local-memory
 cache, e-mail to the console). DATABASE_URL / REDIS_URL switch the same code to PostgreSQL and
-Redis; DJANGO_ENV=production turns on the deploy hardening.
+Redis; DJANGO_ENV=production turns on the deploy hardening. DEBUG is off unless DEBUG=true.
 """
 
 import sys
@@ -26,7 +26,9 @@ if PRODUCTION:
         sys.exit("SECRET_KEY must be set (50+ random characters) when DJANGO_ENV=production.")
 else:
     SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-key-do-not-use-in-production-0123456789")
-DEBUG = env.bool("DEBUG", default=not PRODUCTION and not TESTING)
+# Off unless asked for: a debug page shows settings and source to anyone who makes an error,
+# and nothing tells a demo from a deployment on real servers. `make run` sets DEBUG=true.
+DEBUG = env.bool("DEBUG", default=False)
 
 # The tenant middleware is the real host gate: it answers 404 to any host that is not a
 # tenant's or the platform's, so ALLOWED_HOSTS only needs to narrow the shape.
@@ -34,6 +36,15 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
 # Hosts that belong to no tenant: platform operators (superusers) sign in here.
 PLATFORM_HOSTS = env.list("PLATFORM_HOSTS", default=["localhost", "127.0.0.1", "testserver"])
 PORTAL_BASE_DOMAIN = env("PORTAL_BASE_DOMAIN", default="localhost")
+# The port the public reaches the portal on, named in its URLs (OIDC issuer, e-mail links);
+# empty: the scheme's default (production, 443 behind a proxy). A request's Host may carry no
+# port, the scheme's default or this one; any other is refused with 400 before any view
+# (tenants.middleware.CanonicalHostMiddleware). `make run` sets it to the port it serves on.
+PORTAL_PUBLIC_PORT = env("PORTAL_PUBLIC_PORT", default="").strip()
+if PORTAL_PUBLIC_PORT:
+    if not PORTAL_PUBLIC_PORT.isdigit() or not 0 < int(PORTAL_PUBLIC_PORT) < 65536:
+        sys.exit("PORTAL_PUBLIC_PORT must be a port number (1-65535), or empty for the default port.")
+    PORTAL_PUBLIC_PORT = str(int(PORTAL_PUBLIC_PORT))
 
 INSTALLED_APPS = [
     # Our admin site (OTP-verified, tenant-scoped) as the default admin.site.
@@ -58,9 +69,13 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "portal.middleware.HealthCheckMiddleware",
+    # The host is read once, canonically, before anything (even the HTTPS redirect) uses it.
+    "tenants.middleware.CanonicalHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "tenants.middleware.TenantMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Before anything reads the session: another tenant's session is nobody's here.
+    "tenants.middleware.SessionTenantMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -185,17 +200,24 @@ NEVER_SIGNED_IN_NUDGE_DAYS = env.int("NEVER_SIGNED_IN_NUDGE_DAYS", default=0)
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# "User.email is not unique": on purpose, it is unique per tenant, and the only backend
+# (TenantAuthenticationBackend) looks it up in the request's tenant.
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 AUTHENTICATION_BACKENDS = ["accounts.backends.TenantAuthenticationBackend"]
 # The first one hashes new passwords; the others still verify (and upgrade) older hashes.
 PASSWORD_HASHERS = env.list("PASSWORD_HASHERS", default=[
     "accounts.hashers.PortalArgon2Hasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ])
+# Each on what the password looks like (accounts/validators.py): NFKC, invisible characters
+# dropped, white space collapsed.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "accounts.validators.VisibleCharactersValidator"},
+    {"NAME": "accounts.validators.UserAttributeSimilarityVisibleValidator"},
     {"NAME": "accounts.validators.TenantMinimumLengthValidator"},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "accounts.validators.CommonVisiblePasswordValidator"},
+    {"NAME": "accounts.validators.NumericVisiblePasswordValidator"},
+    {"NAME": "accounts.validators.TenantNameValidator"},
 ]
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
@@ -206,12 +228,18 @@ ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"
-ACCOUNT_UNIQUE_EMAIL = True
+# An address is unique per tenant, not across the portal (accounts.models.User): allauth must not
+# hold its own portal-wide constraint on account.EmailAddress. Sign-in looks the address up in
+# the request's tenant only (accounts.backends), which is what allauth's check for this
+# setting guards (accounts.checks).
+ACCOUNT_UNIQUE_EMAIL = False
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_REAUTHENTICATION_TIMEOUT = 15 * 60
 ACCOUNT_LOGIN_TIMEOUT = 15 * 60
 ACCOUNT_PREVENT_ENUMERATION = True
+# A password change keeps the session it was made in; accounts.signals ends every other one.
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 USERSESSIONS_TRACK_ACTIVITY = False
 
 # --- OpenID Connect provider (allauth.idp.oidc) ----------------------------------------------
@@ -263,7 +291,8 @@ STORAGES = {
 }
 if PRODUCTION:
     # Static files from the app servers themselves (collected, compressed, cache-busted).
-    MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                      "whitenoise.middleware.WhiteNoiseMiddleware")
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env("EMAIL_HOST", default="localhost")
@@ -293,8 +322,15 @@ OTP_TOTP_SYNC = False
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Every cookie (session, CSRF, language, messages: CookieStorage follows SESSION_COOKIE_*) is
+# out of scripts' reach and stays home on cross-site subrequests; Lax still lets an SSO
+# application's top-level redirect back here carry the session.
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_HTTPONLY = True  # read by the server only (set by /i18n/setlang/)
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
@@ -314,6 +350,13 @@ if PRODUCTION:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    LANGUAGE_COOKIE_SECURE = True
+    # __Host- names: HTTPS only, this host only (no Domain: a sibling tenant host cannot plant
+    # or shadow them), and Django deletes them with Secure as well (portal/messages.py).
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
+    LANGUAGE_COOKIE_NAME = "__Host-django_language"
+    MESSAGE_STORAGE = "portal.messages.HostCookieFallbackStorage"
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True

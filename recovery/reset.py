@@ -22,7 +22,6 @@ from datetime import timedelta
 from enum import Enum
 
 from allauth.account.adapter import get_adapter
-from allauth.usersessions.models import UserSession
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
@@ -33,6 +32,7 @@ from django_otp.models import ThrottlingMixin
 from accounts import audit
 from accounts.models import User
 from accounts.notifications import notify_password_changed
+from accounts.usersessions import end_sessions
 from portal.middleware import UNAVAILABLE
 
 from . import services
@@ -527,15 +527,5 @@ def reset_device_throttles(user):
 
 
 def end_all_sessions(user):
-    """Delete every session of the user that allauth recorded, from the database and the cache.
-
-    Every sign-in goes through django.contrib.auth.login, which allauth.usersessions records. A
-    session opened any other way dies at its next request all the same: Django checks the
-    session's password hash, and the password has just changed. (Scanning and decoding every
-    session of every tenant on each reset would cost O(all sessions) for no extra safety.)
-    """
-    for user_session in UserSession.objects.filter(user=user):
-        try:
-            user_session.end()
-        except Exception:  # noqa: BLE001 - cache down: the row is gone, the hash check does the rest
-            logger.warning("could not end session %s in the cache", user_session.pk)
+    """Every session of the user ends (accounts.usersessions.end_sessions)."""
+    end_sessions(user)

@@ -122,8 +122,8 @@ class NewPasswordForm(forms.Form):
         minimum = _minimum_length_for(user)
         if minimum:
             self.fields["new_password1"].help_text = _(
-                "At least %(count)d characters. Not a common password, not only digits, and "
-                "not like your name or e-mail address."
+                "At least %(count)d characters. Not a common password, not only digits, not "
+                "like your name or e-mail address, and without your organisation's name."
             ) % {"count": minimum}
 
     def clean_new_password2(self):

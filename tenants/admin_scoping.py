@@ -6,11 +6,17 @@ autocomplete, object URLs (another tenant's object is a 404), actions and CSV ex
 through get_queryset() below. Saving sets the tenant. Platform superusers (no tenant, platform
 host) see everything and pick the tenant themselves.
 
+Only what a list offers may be applied to it (lookup_allowed): its list filters and date
+drill-down. Django's default lets any lookup on a local field through, which turns a list into
+an oracle (?password__startswith=argon2$… extracts a hash character by character).
+
 Org admins get their permissions here (has_*_permission), not from permission rows: they are
 the same for every organisation admin, so there is nothing to assign and nothing to migrate.
 """
 
 from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import Http404
 
@@ -77,6 +83,29 @@ def scope_queryset(queryset, tenant, lookup=None):
     if lookup is None:
         return queryset.none()
     return queryset.filter(**{lookup: tenant.pk})
+
+
+def validate_unique_in_tenant(form, tenant_field):
+    """The model's unique constraints that include the tenant, checked for a tenant-bound form.
+
+    Django skips every uniqueness check that involves a field the form does not show, and an org
+    admin's form never shows the tenant (it is set from the host): without this, "already exists
+    in this tenant" would surface as a database error. A duplicate's message goes to the one
+    other field of the constraint where there is one (e-mail), else to the form.
+    """
+    model = type(form.instance)
+    exclude = {
+        f.name for f in model._meta.fields if f.name not in form.fields and f.name != tenant_field
+    } | set(form.errors)
+    for constraint in model._meta.constraints:
+        fields = getattr(constraint, "fields", ())
+        if tenant_field not in fields:
+            continue
+        try:
+            constraint.validate(model, form.instance, exclude=exclude)
+        except ValidationError as error:
+            others = [f for f in fields if f != tenant_field]
+            form.add_error(others[0] if len(others) == 1 and others[0] in form.fields else None, error)
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
@@ -203,10 +232,15 @@ class TenantScopedAdmin(admin.ModelAdmin):
             return form
 
         class TenantBoundForm(form):
-            # The tenant is set before validation, so model.clean() and unique checks see it.
+            # The tenant is set before validation, so model.clean() sees it, and the unique
+            # constraints that include it are checked (validate_unique below).
             def __init__(self, *args, **kw):
                 super().__init__(*args, **kw)
                 setattr(self.instance, field, tenant)
+
+            def validate_unique(self):
+                super().validate_unique()
+                validate_unique_in_tenant(self, field)
 
         TenantBoundForm.__name__ = form.__name__
         return TenantBoundForm
@@ -217,6 +251,39 @@ class TenantScopedAdmin(admin.ModelAdmin):
         if tenant is not None and field is not None:
             setattr(obj, field, tenant)
         super().save_model(request, obj, form, change)
+
+    # --- query parameters -------------------------------------------------------------------
+    def lookup_allowed(self, lookup, value, request=None):
+        # Anything else is DisallowedModelAdminLookup (400), for every kind of admin. Search
+        # (q), sorting (o: shown columns only) and paging are not lookups and never come here.
+        return lookup in self.offered_lookups(request)
+
+    def offered_lookups(self, request):
+        """The query parameters this list's filters and date drill-down read, and no others."""
+        offered = set()
+        if self.date_hierarchy:
+            offered |= {f"{self.date_hierarchy}__{part}" for part in ("year", "month", "day")}
+        entries = self.get_list_filter(request) if request is not None else self.list_filter
+        for entry in entries:
+            if isinstance(entry, type) and issubclass(entry, admin.SimpleListFilter):
+                offered.add(entry.parameter_name)
+            elif isinstance(entry, str):
+                offered |= self._field_filter_parameters(entry, None)
+            elif isinstance(entry, list | tuple):
+                offered |= self._field_filter_parameters(*entry)
+        return offered
+
+    def _field_filter_parameters(self, path, filter_class):
+        """What Django's field list filters read (admin/filters.py), from the field's kind."""
+        if filter_class is not None and issubclass(filter_class, admin.EmptyFieldListFilter):
+            return {f"{path}__isempty"}
+        field = get_fields_from_path(self.model, path)[-1]
+        if field.is_relation:  # RelatedFieldListFilter and RelatedOnlyFieldListFilter
+            return {f"{path}__{field.target_field.name}__exact", f"{path}__isnull"}
+        if isinstance(field, models.DateField):  # DateFieldListFilter
+            return {f"{path}__gte", f"{path}__lt", f"{path}__isnull"}
+        # Boolean, Choices (path__exact) and AllValues (path itself) filters.
+        return {path, f"{path}__exact", f"{path}__isnull"}
 
     # --- list filters -----------------------------------------------------------------------
     def get_list_filter(self, request):

@@ -1,6 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 
@@ -18,8 +19,10 @@ class Tenant(models.Model):
     def __str__(self):
         return self.name
 
-    @property
+    @cached_property
     def primary_host(self):
+        # Kept with the instance: the request's tenant is cached per process (resolution.py),
+        # so the OIDC issuer costs one query per HOST_CACHE_SECONDS, and a saved host clears it.
         host = self.hosts.order_by("-is_primary", "id").first()
         return host.host if host else None
 

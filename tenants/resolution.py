@@ -1,8 +1,10 @@
-"""Which tenant a request belongs to, from its host name.
+"""Which tenant a request belongs to, from its host name, read in one canonical spelling.
 
-Looked up once per host and kept in-process for a short while: every request needs it, and it
-changes rarely. Saving a tenant, host or policy clears this process's copy at once (signals);
-other web nodes see the change within HOST_CACHE_SECONDS.
+canonical_host() is the one spelling of a request's host (CanonicalHostMiddleware puts it back
+on the request for every later reader). The tenant is looked up once per host and kept
+in-process for a short while: every request needs it, and it changes rarely. Saving a tenant,
+host or policy clears this process's copy at once (signals); other web nodes see the change
+within HOST_CACHE_SECONDS.
 """
 
 import time
@@ -14,12 +16,34 @@ from .models import TenantHost
 
 HOST_CACHE_SECONDS = 30
 PLATFORM = object()  # the host is the platform's own (no tenant)
+DEFAULT_PORTS = {"http": "80", "https": "443"}
 _cache: dict[str, tuple[float, object]] = {}
 
 
 def normalise_host(raw_host: str) -> str:
     domain, _port = split_domain_port(raw_host or "")
     return domain.lower().rstrip(".")
+
+
+def public_port(scheme: str) -> str:
+    """The port the portal's public URLs name: PORTAL_PUBLIC_PORT, unless the scheme's default."""
+    port = str(settings.PORTAL_PUBLIC_PORT or "")
+    return "" if port == DEFAULT_PORTS.get(scheme) else port
+
+
+def canonical_host(raw_host: str, scheme: str) -> str | None:
+    """The one spelling of a request's host: lower case, no trailing dot, the public port.
+
+    None when the host names a port that is neither the scheme's default nor
+    PORTAL_PUBLIC_PORT: nothing listens there for the public, so such a request is forged.
+    """
+    domain, port = split_domain_port(raw_host or "")
+    domain = domain.rstrip(".")
+    accepted = ("", DEFAULT_PORTS.get(scheme), str(settings.PORTAL_PUBLIC_PORT or ""))
+    if not domain or port not in accepted:
+        return None
+    port = public_port(scheme)
+    return f"{domain}:{port}" if port else domain
 
 
 def resolve_host(host: str):
@@ -45,9 +69,13 @@ def clear_cache():
     _cache.clear()
 
 
-def tenant_url(tenant, path: str = "/") -> str:
-    """Absolute URL on a tenant's primary host, for links made outside a request (e-mails)."""
+def public_url(host: str, path: str = "/") -> str:
+    """Absolute URL on one of the portal's hosts, as the public reaches it."""
     scheme = "https" if settings.PRODUCTION else "http"
-    port = getattr(settings, "PORTAL_PUBLIC_PORT", "")
-    host = tenant.primary_host
-    return f"{scheme}://{host}{':' + str(port) if port else ''}{path}"
+    port = public_port(scheme)
+    return f"{scheme}://{host}{':' + port if port else ''}{path}"
+
+
+def tenant_url(tenant, path: str = "/") -> str:
+    """Absolute URL on a tenant's primary host: its canonical URL (e-mail links, OIDC issuer)."""
+    return public_url(tenant.primary_host, path)

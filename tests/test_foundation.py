@@ -17,11 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.django_db
-def test_tenant_is_resolved_from_the_host(tenant, other_tenant):
+def test_tenant_is_resolved_from_the_host(settings, tenant, other_tenant):
     page = client_for(tenant).get("/accounts/login/")
     assert page.status_code == 200
     assert "Demo Corporation" in page.text
     assert "ACME Ltd." not in page.text
+    settings.PORTAL_PUBLIC_PORT = "8000"  # as `make run` serves it
     page = client_for("acme.localhost:8000").get("/accounts/login/")
     assert "ACME Ltd." in page.text
     assert "Demo Corporation" not in page.text
@@ -250,6 +251,14 @@ def test_malformed_database_url_stops_with_one_clear_line():
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_a_malformed_public_port_stops_with_one_clear_line():
+    for value in ("eighty", "65536"):
+        result = _manage("check", PORTAL_PUBLIC_PORT=value)
+        assert result.returncode != 0
+        assert "PORTAL_PUBLIC_PORT" in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_settings_follow_the_environment():
     if os.environ.get("DATABASE_URL", "").startswith("postgres"):
         assert settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
@@ -316,6 +325,11 @@ def test_a_session_ended_elsewhere_is_not_brought_back_by_a_late_save():
     assert store.session_key != old_key and store["step"] == 2
     assert not Session.objects.filter(session_key=old_key).exists()
     assert SessionStore(old_key).load() == {}
+    # Cycled again before it was written (at the password, then at Django's login): the
+    # unwritten key has no row to delete, so this costs no statement.
+    with CaptureQueriesContext(connection) as cycled_again:
+        store.cycle_key()
+    assert cycled_again.captured_queries == [] and store["step"] == 2
     with CaptureQueriesContext(connection) as cycled:
         store.save()
     assert [q["sql"].split()[0] for q in cycled.captured_queries] == ["INSERT"]

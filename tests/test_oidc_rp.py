@@ -30,6 +30,7 @@ def portal(live_server, settings):
     """The live server answers as tenant "rp" on localhost and tenant "other" on 127.0.0.1."""
     settings.PLATFORM_HOSTS = ["testserver"]
     port = urlsplit(live_server.url).port
+    settings.PORTAL_PUBLIC_PORT = str(port)  # the live server's port is the public one
     rp = create_tenant(slug="rp", name="RP Corp", hosts=["localhost"])
     other = create_tenant(slug="other", name="Other Corp", hosts=["127.0.0.1"])
     for tenant in (rp, other):  # the nudge in the authorize flow is tested in test_oidc.py

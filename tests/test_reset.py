@@ -242,6 +242,11 @@ def test_new_password_is_checked_by_the_validators_and_the_tenant_minimum(make_t
         ("Short-pass-1", "Short-pass-1", "at least 16 characters"),
         ("Long-enough-pass-123", "Long-enough-pass-124", "do not match"),
         ("12345678901234567", "12345678901234567", "entirely numeric"),
+        # Only looks long: the rules count and compare what is visible (accounts/validators.py).
+        (" " * 20, " " * 20, "only spaces"),
+        ("\u200b" * 20, "\u200b" * 20, "invisible or control characters"),
+        ("\u202epassword1234567890", "\u202epassword1234567890", "invisible or control characters"),
+        ("My-STRICT-passphrase-2026", "My-STRICT-passphrase-2026", "name of your organisation"),
     ]:
         response = client.post(NEW_PASSWORD, {"new_password1": first, "new_password2": second})
         assert response.status_code == 200 and message in response.content.decode()

@@ -87,16 +87,17 @@ def shots(request):
 
 
 @pytest.fixture
-def open_page(browser, request, live_server):
+def open_page(browser, request, live_server, settings):
     """open_page(host_prefix, device=DESKTOP, locale="ja") -> (page, base_url)."""
     contexts = []
+    port = live_server.url.rsplit(":", 1)[1]
+    settings.PORTAL_PUBLIC_PORT = port  # the live server's port is the public one
 
     def open_(tenant, device=DESKTOP, locale="ja"):
         context = browser.new_context(locale=locale, **device)
         context.set_default_timeout(10_000)  # a local server answers at once: fail fast
         contexts.append(context)
         page = context.new_page()
-        port = live_server.url.rsplit(":", 1)[1]
         return page, f"http://{tenant.slug}.localhost:{port}"
 
     yield open_

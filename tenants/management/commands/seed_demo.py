@@ -54,12 +54,12 @@ class Command(BaseCommand):
             if tenant is None:
                 tenant = create_tenant(slug=spec["slug"], name=spec["name"], hosts=spec["hosts"])
             for email, name, is_staff, language in spec["users"]:
-                if not User.objects.filter(email=email).exists():
+                if not User.objects.filter(tenant=tenant, email=email).exists():
                     provision_user(
                         tenant=tenant, email=email, name=name, password=DEMO_PASSWORD,
                         is_staff=is_staff, language=language,
                     )
-        if not User.objects.filter(email=PLATFORM_ADMIN).exists():
+        if not User.objects.filter(tenant__isnull=True, email=PLATFORM_ADMIN).exists():
             User.objects.create_superuser(PLATFORM_ADMIN, DEMO_PASSWORD)
         if not Client.objects.filter(id=DEMO_CLIENT_ID).exists():
             client, _secret = register_client(
