@@ -1,7 +1,9 @@
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
@@ -10,13 +12,14 @@ from django.utils.translation import ngettext, ngettext_lazy
 from import_export.admin import ExportMixin, ImportExportMixin
 from import_export.forms import ImportForm
 
-from recovery import reports
 from recovery.reset import ResetUnavailable, unlock_reset
 from recovery.services import require_reregistration
+from recovery.status import STATUS_LABELS, with_registration_status
 from tenants.admin_scoping import ReadOnlyScopedAdmin, TenantScopedAdmin, admin_tenant
 
 from . import audit
 from .importing import (
+    IMPORT_COLUMNS,
     MAX_IMPORT_BYTES,
     AuditEventResource,
     ImportFileError,
@@ -87,8 +90,8 @@ class ChoicesFilter(admin.SimpleListFilter):
 class RegistrationStateFilter(ChoicesFilter):
     title = _("registration")
     parameter_name = "registration"
-    options = reports.REGISTRATION_STATES
-    field = "registration_state"
+    options = STATUS_LABELS
+    field = "registration_status"
 
 
 class MethodFilter(admin.SimpleListFilter):
@@ -126,7 +129,7 @@ class UserAdmin(CSVAdminMixin, ImportExportMixin, TenantScopedAdmin):
     readonly_fields = ("last_login", "date_joined")
     autocomplete_fields = ("tenant",)
     list_display = (
-        "email", "name", "is_active", "is_staff", "questions_registered",
+        "email", "name", "is_active", "is_staff", "registration", "questions_registered",
         "authenticator_registered", "skips", "last_login", "last_reset",
     )
     list_filter = (
@@ -144,7 +147,13 @@ class UserAdmin(CSVAdminMixin, ImportExportMixin, TenantScopedAdmin):
     import_template_name = "admin/accounts/user/import.html"
 
     def get_queryset(self, request):
-        return reports.with_registration_state(super().get_queryset(request))
+        return with_registration_status(super().get_queryset(request)).annotate(
+            skip_count=F("recovery__skip_count"), last_reset_at=F("recovery__last_reset_at"),
+        )
+
+    @admin.display(description=_("Registration"), ordering="registration_status")
+    def registration(self, user):
+        return STATUS_LABELS[user.registration_status]
 
     @admin.display(boolean=True, description=_("Questions ✓"), ordering="has_questions")
     def questions_registered(self, user):
@@ -241,6 +250,13 @@ class UserAdmin(CSVAdminMixin, ImportExportMixin, TenantScopedAdmin):
         ) % {"count": len(users)})
 
     # --- import -----------------------------------------------------------------------------
+    def get_import_context_data(self, **kwargs):
+        return {
+            **super().get_import_context_data(**kwargs),
+            "import_columns": ",".join(IMPORT_COLUMNS),
+            "language_codes": ", ".join(code for code, _name in settings.LANGUAGES),
+        }
+
     def has_import_permission(self, request):
         # Imports belong to a tenant: its own admins run them on its host.
         return admin_tenant(request) is not None and self.has_add_permission(request)

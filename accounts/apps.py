@@ -21,7 +21,6 @@ class AccountsConfig(AppConfig):
         backends.check_compat()
         usersessions.install()
         ratelimit.install()
-        oidc_views.install_token_hand_over()
 
         # After admin autodiscovery (django.contrib.admin is readied first): our client admin
         # replaces allauth's.

@@ -10,12 +10,14 @@ created by accounts.services.provision_user and invited, like users made one by 
 import json
 
 import tablib
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from import_export import fields, resources, widgets
 from import_export.formats import base_formats
 from import_export.instance_loaders import CachedInstanceLoader
 
+from recovery.status import with_registration_status
 from tenants.admin_scoping import spreadsheet_safe
 
 from . import audit
@@ -24,9 +26,10 @@ from .notifications import invite_user
 from .services import provision_user
 
 IMPORT_COLUMNS = ("email", "name", "language", "active")
+# Exported for the admin to read, ignored when the file comes back (recovery.status owns it).
+EXPORT_ONLY_COLUMNS = ("registration",)
 REQUIRED_COLUMNS = ("email",)
 MAX_IMPORT_BYTES = 2 * 1024 * 1024  # ~20,000 users; anything bigger is not a user list
-LANGUAGES = {"ja", "en"}
 
 
 class ImportFileError(ValueError):
@@ -96,10 +99,11 @@ class UserResource(SafeExportMixin, resources.ModelResource):
     name = fields.Field(attribute="name", column_name="name")
     language = fields.Field(attribute="language", column_name="language")
     active = fields.Field(attribute="is_active", column_name="active", widget=ActiveWidget())
+    registration = fields.Field(column_name="registration", readonly=True)  # no attribute: not imported
 
     class Meta:
         model = User
-        fields = IMPORT_COLUMNS
+        fields = IMPORT_COLUMNS + EXPORT_ONLY_COLUMNS
         import_id_fields = ("email",)
         instance_loader_class = CachedInstanceLoader
         clean_model_instances = True
@@ -120,9 +124,18 @@ class UserResource(SafeExportMixin, resources.ModelResource):
         # Only the tenant's own users can be updated by a row; any other e-mail is a new user.
         return User.objects.filter(tenant=self.tenant)
 
+    def get_user_visible_fields(self):
+        return [field for field in super().get_user_visible_fields() if field.attribute]
+
+    def filter_export(self, queryset, **kwargs):
+        return with_registration_status(queryset)
+
+    def dehydrate_registration(self, user):
+        return user.registration_status
+
     def before_import(self, dataset, **kwargs):
         headers = [str(h or "").strip().lower() for h in (dataset.headers or [])]
-        unknown = [h for h in headers if h not in IMPORT_COLUMNS]
+        unknown = [h for h in headers if h not in IMPORT_COLUMNS + EXPORT_ONLY_COLUMNS]
         missing = [c for c in REQUIRED_COLUMNS if c not in headers]
         duplicated = sorted({h for h in headers if headers.count(h) > 1})
         if self.tenant is None or unknown or missing or duplicated:
@@ -151,9 +164,11 @@ class UserResource(SafeExportMixin, resources.ModelResource):
             ) % {"line": self.first_line_of[email]}})
         if email:
             self.first_line_of[email] = line
-        language = str(row.get("language") or "").strip().lower() or "ja"
-        if language not in LANGUAGES:
-            raise ValidationError({"language": _("Write ja or en.")})
+        language = str(row.get("language") or "").strip().lower() or settings.LANGUAGE_CODE
+        codes = [code for code, _name in settings.LANGUAGES]
+        if language not in codes:
+            message = _("Write one of: %(codes)s.") % {"codes": ", ".join(codes)}
+            raise ValidationError({"language": message})
         row["language"] = language
 
     def after_init_instance(self, instance, new, row, **kwargs):

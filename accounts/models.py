@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
@@ -49,7 +50,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         null=True, blank=True, verbose_name=_("organisation"),
     )
     language = models.CharField(
-        _("language"), max_length=8, default="ja", choices=[("ja", "日本語"), ("en", "English")]
+        _("language"), max_length=8, default=settings.LANGUAGE_CODE, choices=settings.LANGUAGES
     )
     is_active = models.BooleanField(_("active"), default=True)
     is_staff = models.BooleanField(
@@ -160,7 +161,7 @@ class OutboxEmail(models.Model):
     )
     to_email = models.EmailField(_("recipient"))
     kind = models.CharField(_("kind"), max_length=64)
-    language = models.CharField(_("language"), max_length=8, default="ja")
+    language = models.CharField(_("language"), max_length=8, default=settings.LANGUAGE_CODE)
     context = models.JSONField(_("context"), default=dict, blank=True)
     state = models.CharField(_("state"), max_length=16, choices=State, default=State.PENDING)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)

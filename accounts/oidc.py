@@ -4,6 +4,11 @@
   for that tenant's users (client_is_usable_here, OIDCAdapter.get_user_by_sub).
 - A tenant is one issuer, its canonical URL (tenant_url), on whichever of its host names the
   request came (OIDCAdapter.get_issuer); discovery names every endpoint there too.
+- A token answers only on its tenant's hosts: userinfo checks the client and user that the
+  library itself found for the bearer token, however it was sent (OIDCAdapter.get_claims), and a
+  token is revoked only by the client it was issued to (RevocationValidator).
+- Each tenant signs its ID tokens with its own keys and publishes only those
+  (OIDCAdapter.list_private_keys, tenants.signing_keys).
 - How the user signed in (amr, auth_time) is captured when the code is issued
   (remember_sign_in) and carried to the ID token through the code, then the refresh token.
 """
@@ -16,15 +21,19 @@ from allauth.account.authentication import get_authentication_records
 from allauth.core import context
 from allauth.idp.oidc import app_settings as oidc_settings
 from allauth.idp.oidc.adapter import DefaultOIDCAdapter
+from allauth.idp.oidc.internal.oauthlib.request_validator import OAuthLibRequestValidator
 from allauth.idp.oidc.models import Client, Token
 from allauth.utils import build_absolute_uri
 from django.core.cache import cache
-from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
+from oauthlib.oauth2.rfc6749.errors import InvalidTokenError
 
 from tenants.models import TenantOIDCClient
 from tenants.resolution import tenant_url
+from tenants.signing_keys import private_keys_of
+
+from .backends import user_belongs_to_request
 
 SCOPE_CHOICES = ["openid", "profile", "email"]
 # Where the sign-in facts travel on the Django request of the token endpoint.
@@ -46,6 +55,13 @@ def client_is_usable_here(client, request) -> bool:
     """A client answers only on its own tenant's hosts (never on the platform host)."""
     tenant = getattr(request, "tenant", None)
     return tenant is not None and client_tenant_id(client) == tenant.id
+
+
+def token_is_usable_here(client, user, request) -> bool:
+    """A token (its client and user, as the library resolved them) works on its tenant's hosts."""
+    if client is None or not client_is_usable_here(client, request):
+        return False
+    return user is None or user_belongs_to_request(user, request)
 
 
 @transaction.atomic
@@ -178,12 +194,15 @@ class OIDCAdapter(DefaultOIDCAdapter):
             "email", "email_verified", "name", "locale", "tid",
         ]
 
-    def get_signing_key(self):
-        # The first configured key signs; the others are published for verification only.
-        keys = self.list_private_keys(did_activate=True, is_active=True)
-        if not keys:
-            raise ImproperlyConfigured("No OpenID Connect signing key (see OIDC_PRIVATE_KEYS).")
-        return keys[0]
+    def list_private_keys(self, *, did_activate=None, is_active=None):
+        # The request's tenant's own keys: its JWKS, the key that signs its ID tokens, the keys
+        # that check an id_token_hint there. The platform host (and code outside a request) has
+        # none; the IDP_OIDC_PRIVATE_KEYS setting is never read. A key is active when made, so
+        # did_activate filters nothing.
+        tenant = getattr(self.request, "tenant", None)
+        if tenant is None:
+            return []
+        return private_keys_of(tenant, published_only=bool(is_active))
 
     def get_user_by_sub(self, client, sub):
         user = super().get_user_by_sub(client, sub)
@@ -193,6 +212,11 @@ class OIDCAdapter(DefaultOIDCAdapter):
         return user
 
     def get_claims(self, purpose, user, client, scopes, email=None, **kwargs):
+        if purpose == "userinfo" and not token_is_usable_here(client, user, self.request):
+            # The library has read the bearer token (header in any spelling it accepts, or form
+            # body) and found its client and user: a token of another tenant gets the very answer
+            # of an unknown token.
+            raise InvalidTokenError()
         claims = super().get_claims(purpose, user, client, scopes, email=email, **kwargs)
         claims["tid"] = _tenant_slug(user)
         if "profile" in scopes and user.name:
@@ -204,3 +228,32 @@ class OIDCAdapter(DefaultOIDCAdapter):
                 claims["amr"] = facts["amr"]
                 claims["auth_time"] = facts["auth_time"]
         return claims
+
+
+# --- revocation (RFC 7009) ----------------------------------------------------------------
+
+class RevocationValidator(OAuthLibRequestValidator):
+    """allauth's validator for oauthlib's revocation endpoint (accounts.oidc_views.revoke).
+
+    allauth authenticates the client; the client must be one of this host's tenant. allauth's
+    revoke_token deletes a token whoever asks; here only the client it was issued to revokes it
+    (RFC 7009 2.1). Another client's token is handled like an unknown one: nothing happens and
+    the answer is the same 200 (2.2), so a client learns nothing about tokens it does not hold.
+    The type hint only speeds a look-up up (2.1), so both types are always searched.
+    """
+
+    def authenticate_client(self, request, *args, **kwargs):
+        return super().authenticate_client(request, *args, **kwargs) and self._client_is_local(request)
+
+    def authenticate_client_id(self, client_id, request, *args, **kwargs):
+        return super().authenticate_client_id(client_id, request, *args, **kwargs) and (
+            self._client_is_local(request)
+        )
+
+    def _client_is_local(self, request):
+        return client_is_usable_here(request.client, context.request)
+
+    def revoke_token(self, token, token_type_hint, request, *args, **kwargs):
+        Token.objects.filter(
+            client=request.client, type__in=[Token.Type.ACCESS_TOKEN, Token.Type.REFRESH_TOKEN]
+        ).by_value(token).delete()

@@ -12,7 +12,6 @@ urlpatterns = [
     path("identity/o/logout", oidc_views.logout, name="portal_oidc_logout"),
     path("identity/o/api/token", oidc_views.token, name="portal_oidc_token"),
     path("identity/o/api/revoke", oidc_views.revoke, name="portal_oidc_revoke"),
-    path("identity/o/api/userinfo", oidc_views.userinfo, name="portal_oidc_userinfo"),
     path("identity/o/device", oidc_views.not_offered),
     path("identity/o/api/device/code", oidc_views.not_offered),
 ]

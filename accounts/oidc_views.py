@@ -1,10 +1,12 @@
 """Tenant checks in front of allauth's OpenID Connect endpoints (same paths, mounted first).
 
 allauth has no hook to restrict which users or hosts may use a client, so each endpoint that
-names a client refuses a client of another tenant before allauth sees the request.
+names a client refuses a client of another tenant before allauth sees the request. Tokens are
+checked where the library has resolved them, never by reading the request again here: userinfo
+is allauth's own view (the check is in accounts.oidc.OIDCAdapter.get_claims), revocation runs
+allauth's validator with the portal's rules (accounts.oidc.RevocationValidator).
 """
 
-import contextvars
 import json
 import time
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -12,8 +14,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from allauth.core.internal.httpkit import add_query_params, del_query_params, extract_basic_auth
 from allauth.idp.oidc import views as allauth_views
 from allauth.idp.oidc.internal.clientkit import is_redirect_uri_allowed
-from allauth.idp.oidc.internal.oauthlib.utils import respond_html_error
-from allauth.idp.oidc.models import Client, Token, TokenQuerySet
+from allauth.idp.oidc.internal.oauthlib.utils import (
+    convert_response,
+    extract_params,
+    respond_html_error,
+)
+from allauth.idp.oidc.models import Client
 from django.core.signing import BadSignature, Signer
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
@@ -21,6 +27,7 @@ from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.csrf import csrf_exempt
 from django_otp import DEVICE_ID_SESSION_KEY
+from oauthlib.oauth2 import RevocationEndpoint
 from oauthlib.oauth2.rfc6749 import errors
 
 from recovery.services import authenticator_device
@@ -202,55 +209,12 @@ def token(request):
 
 @csrf_exempt
 def revoke(request):
-    refused = _foreign_client_response(request)
-    return refused or allauth_views.revoke(request)
-
-
-# The access token this request already looked up, for allauth's validator to take instead of
-# looking it up again (with its user and client): two statements in all, not five.
-_looked_up_access_token = contextvars.ContextVar("looked_up_access_token", default=None)
-allauth_token_lookup = TokenQuerySet.lookup
-
-
-def _lookup_reusing_the_handed_over_token(queryset, type, value):
-    looked_up = _looked_up_access_token.get()
-    if looked_up is not None and looked_up[0] == (type, value):
-        return looked_up[1]
-    return allauth_token_lookup(queryset, type, value)
-
-
-def install_token_hand_over():
-    """allauth's validator finds the bearer token with Token.objects.lookup (the queryset's
-    method, looked up at each call); if a release stops doing so, start-up stops here."""
-    from allauth.idp.oidc.internal.oauthlib.request_validator import OAuthLibRequestValidator
-
-    if "lookup" not in OAuthLibRequestValidator.validate_bearer_token.__code__.co_names:
-        raise RuntimeError("allauth's bearer token validation changed: review "
-                           "accounts/oidc_views.py against the installed allauth")
-    TokenQuerySet.lookup = _lookup_reusing_the_handed_over_token
-
-
-@csrf_exempt
-def userinfo(request):
-    scheme, _sep, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-    if not (scheme.lower() == "bearer" and value):
-        return allauth_views.user_info(request)
-    # One statement for the token, its user, its client and the client's tenant.
-    value = value.strip()
-    access_token = Token.objects.select_related("client__tenant_link", "user").lookup(
-        Token.Type.ACCESS_TOKEN, value
-    )
-    if access_token is not None and access_token.client is not None and not (
-        oidc.client_is_usable_here(access_token.client, request)
-    ):
-        response = _oauth_error("invalid_token", "The access token is invalid.", 401)
-        response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-        return response
-    handed_over = _looked_up_access_token.set(((Token.Type.ACCESS_TOKEN, value), access_token))
-    try:
-        return allauth_views.user_info(request)
-    finally:
-        _looked_up_access_token.reset(handed_over)
+    """RFC 7009 revocation, with allauth's client authentication and oauthlib's endpoint, but
+    only the client that holds a token may revoke it (accounts.oidc.RevocationValidator)."""
+    if request.method != "POST":
+        return _oauth_error("invalid_request", "Use POST.", 405)
+    endpoint = RevocationEndpoint(oidc.RevocationValidator())
+    return convert_response(*endpoint.create_revocation_response(*extract_params(request)))
 
 
 @csrf_exempt

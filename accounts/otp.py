@@ -11,6 +11,7 @@ from django import forms
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 # At most this many wrong codes per device within the window. django-otp's own throttle doubles
 # the wait after every failure, which lets anyone lock a user out for hours; here old failures
@@ -27,6 +28,29 @@ class OneTimeCodeInput(forms.TextInput):
 
     def format_value(self, value):
         return None
+
+
+class AuthenticatorCodeForm(forms.Form):
+    """The one form for the authenticator code: sign-in step, step-up, registration and reset.
+
+    What cannot be a code gets code_format_error()'s message next to the field and never counts
+    as a guess; the cleaned code is normalised. Subclasses add the check against a device.
+    """
+
+    code = forms.CharField(
+        label=gettext_lazy("6-digit code"),
+        help_text=gettext_lazy("The code changes every 30 seconds."),
+        max_length=16,  # six digits with spaces, full-width or not
+        required=False,  # an empty field gets code_format_error's message
+        widget=OneTimeCodeInput(attrs={"autofocus": True, "size": 8}),
+    )
+
+    def clean_code(self):
+        code = self.cleaned_data.get("code", "")
+        malformed = code_format_error(code)
+        if malformed:
+            raise forms.ValidationError(malformed, code="format")
+        return normalise_code(code)
 
 
 class Result(enum.Enum):

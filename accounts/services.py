@@ -1,13 +1,14 @@
 """Provisioning users: the one way the demo, the admin and the CSV import create accounts."""
 
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.db import transaction
 
 from .models import User
 
 
 @transaction.atomic
-def provision_user(*, tenant, email, name="", password=None, is_staff=False, language="ja",
+def provision_user(*, tenant, email, name="", password=None, is_staff=False, language=None,
                    is_active=True):
     """Create a tenant's user with the allauth e-mail row that sign-in and OIDC claims need.
 
@@ -17,7 +18,7 @@ def provision_user(*, tenant, email, name="", password=None, is_staff=False, lan
     """
     user = User(
         tenant=tenant, email=email.strip().lower(), name=name, is_staff=is_staff,
-        language=language, is_active=is_active,
+        language=language or settings.LANGUAGE_CODE, is_active=is_active,
     )
     if password:
         user.set_password(password)

@@ -89,22 +89,9 @@ def production_env(database_url, **extra):
         "LOG_LEVEL": "ERROR",  # the probes of missing pages log 404s
         "DEBUG": "False",
     }
-    env.setdefault("OIDC_PRIVATE_KEYS", throwaway_signing_key())
     env.pop("PORTAL_TESTING", None)
     env.update(extra)
     return env
-
-
-def throwaway_signing_key():
-    """An RSA key for the OpenID provider's tokens, for this run only."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
 
 
 def setup_django(env):

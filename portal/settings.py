@@ -243,31 +243,12 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 USERSESSIONS_TRACK_ACTIVITY = False
 
 # --- OpenID Connect provider (allauth.idp.oidc) ----------------------------------------------
-# Each tenant host is its own issuer (the request's root URL). Signing keys are RSA PEMs, newest
-# first: the first one signs, the others stay in the JWKS so tokens they signed still verify
-# during a rotation. From OIDC_PRIVATE_KEYS (PEM blocks, concatenated) or OIDC_PRIVATE_KEY_FILES
-# (comma-separated paths; `make run` creates var/oidc-key.pem). Never committed.
+# Each tenant host is its own issuer (the request's root URL) and signs with its own keys, kept
+# in the database (tenants.TenantSigningKey; rotate: `manage.py rotate_oidc_signing_key SLUG`).
+# allauth needs no key at start-up, so IDP_OIDC_PRIVATE_KEY(S) stay unset and are never read.
 IDP_OIDC_ADAPTER = "accounts.oidc.OIDCAdapter"
 IDP_OIDC_ROTATE_REFRESH_TOKEN = True
 IDP_OIDC_REFRESH_TOKEN_EXPIRES_IN = env.int("OIDC_REFRESH_TOKEN_EXPIRES_IN", default=30 * 24 * 3600)
-
-
-def _oidc_private_keys():
-    marker = "-----BEGIN"
-    pems = [marker + block for block in env("OIDC_PRIVATE_KEYS", default="").split(marker)[1:]]
-    if not pems:
-        default_file = BASE_DIR / "var" / "oidc-key.pem"
-        paths = env.list("OIDC_PRIVATE_KEY_FILES", default=[str(default_file)] if default_file.exists() else [])
-        pems = [Path(path).read_text() for path in paths]
-    if not pems and TESTING:
-        # Tests get a throw-away key per run.
-        from accounts.management.commands.generate_oidc_key import new_private_key_pem
-
-        pems = [new_private_key_pem()]
-    return [{"pem": pem.strip() + "\n"} for pem in pems]
-
-
-IDP_OIDC_PRIVATE_KEYS = _oidc_private_keys()
 
 # --- i18n -----------------------------------------------------------------------------------
 LANGUAGE_CODE = "ja"

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from tenants.admin_scoping import admin_tenant, spreadsheet_safe
 
 from . import reports
+from .status import STATUS_LABELS
 
 BAR_AREA_WIDTH = 360
 BAR_HEIGHT = 22
@@ -58,17 +59,16 @@ def report_view(request, site_context):
     numbers = reports.report_numbers(tenant, refresh=request.GET.get("refresh") == "1")
     coverage = numbers["coverage"]
     reset_rows = reports.reset_table(numbers["resets"])
-    coverage_rows = [
-        (key, label, coverage[key]) for key, label in reports.REGISTRATION_STATES.items()
-    ]
+    lock_rows = reports.lock_table(numbers["resets"])
+    coverage_rows = [(key, label, coverage[key]) for key, label in STATUS_LABELS.items()]
     if request.GET.get("format") == "csv":
-        return report_csv(tenant, coverage_rows, reset_rows)
+        return report_csv(tenant, coverage_rows, reset_rows, lock_rows)
 
     outcome_bars = [
         (f"{row['method']} – {outcome}", count)
         for row in reset_rows
         for outcome, count in zip(reports.RESET_OUTCOMES.values(), row["cells"], strict=True)
-    ]
+    ] + [(row["label"], row["count"]) for row in lock_rows]
     context = {
         **site_context,
         "title": _("Registration and reset report"),
@@ -79,6 +79,7 @@ def report_view(request, site_context):
         "coverage_chart": bar_chart([(label, count) for _key, label, count in coverage_rows]),
         "outcome_labels": list(reports.RESET_OUTCOMES.values()),
         "reset_rows": reset_rows,
+        "lock_rows": lock_rows,
         "reset_chart": bar_chart(outcome_bars),
         "days": reports.REPORT_DAYS,
         "as_of": numbers["as_of"],
@@ -86,7 +87,7 @@ def report_view(request, site_context):
     return TemplateResponse(request, "admin/portal_report.html", context)
 
 
-def report_csv(tenant, coverage_rows, reset_rows):
+def report_csv(tenant, coverage_rows, reset_rows, lock_rows):
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="registration-report.csv"'
     response.write("\ufeff")  # BOM: Excel (common in Japan) then reads the file as UTF-8
@@ -104,4 +105,10 @@ def report_csv(tenant, coverage_rows, reset_rows):
     ])
     for row in reset_rows:
         writer.writerow([row["key"] or "other", *row["cells"], row["total"]])
+    writer.writerow([])
+    writer.writerow([
+        _("Reset locks in the last %(days)d days") % {"days": reports.REPORT_DAYS}, "reset.locked",
+    ])
+    for row in lock_rows:
+        writer.writerow([row["key"] or "other", row["count"]])
     return response

@@ -1,9 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from accounts.otp import OneTimeCodeInput, code_format_error, normalise_code
-
-from . import policy
+from . import policy, services
 
 
 class MethodChoiceForm(forms.Form):
@@ -18,7 +16,7 @@ class MethodChoiceForm(forms.Form):
     def __init__(self, *args, methods, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["method"].choices = [("", _("Choose a method"))] + [
-            (method, policy.METHOD_LABELS[method]) for method in methods
+            (method, services.METHOD_LABELS[method]) for method in methods
         ]
 
 
@@ -73,18 +71,3 @@ class SecurityQuestionsForm(forms.Form):
     def answers(self):
         """{SecurityQuestion: answer} of a valid form."""
         return {self.questions[question_id]: answer for question_id, answer in self.pairs()}
-
-
-class CodeForm(forms.Form):
-    code = forms.CharField(
-        label=_("6-digit code"), required=False,
-        help_text=_("※ The code changes every 30 seconds."),
-        widget=OneTimeCodeInput(attrs={"size": 8}),
-    )
-
-    def clean_code(self):
-        code = self.cleaned_data.get("code", "")
-        message = code_format_error(code)
-        if message:
-            raise forms.ValidationError(message)
-        return normalise_code(code)

@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
-from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+from django_otp.models import ThrottlingMixin, TimestampMixin
 
 QUESTION_MIN_LENGTH = 3  # and at most 200 (the fields' max_length)
 MAX_CUSTOM_QUESTIONS = 20
@@ -52,22 +52,40 @@ class SecurityQuestion(models.Model):
         return self.text_ja if (get_language() or "ja").startswith("ja") else self.text_en
 
 
-class SecurityQuestionsDevice(TimestampMixin, ThrottlingMixin, Device):
-    """A user's registered security questions, verified through django-otp's device API.
+class _NothingElseRefuses:
+    """Ends ThrottlingMixin.verify_is_allowed()'s super() chain, as django-otp's Device does."""
 
-    verify_token() takes {question_id: answer}, so the reset wizard can verify and throttle
-    questions exactly as it does the authenticator.
+    def verify_is_allowed(self):
+        return True, None
+
+
+class SecurityQuestionsDevice(TimestampMixin, ThrottlingMixin, _NothingElseRefuses, models.Model):
+    """A user's registered security questions, throttled by django-otp's ThrottlingMixin.
+
+    Not a django-otp Device on purpose: answers are a recovery method, never a second factor,
+    so match_token(), devices_for_user() and a verified session (is_verified()) cannot see them.
     """
 
-    class Meta(Device.Meta):
+    # The columns this table had as a django-otp Device, unchanged: no migration, no data to move.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+        help_text="The user that this device belongs to.",
+    )
+    name = models.CharField(max_length=64, help_text="The human-readable name of this device.")
+    confirmed = models.BooleanField(default=True, help_text="Is this device ready for use?")
+
+    class Meta:
         verbose_name = _("security questions")
         verbose_name_plural = _("security questions")
+
+    def __str__(self):
+        return f"{self.name} ({self.user})"
 
     def get_throttle_factor(self):
         return getattr(settings, "OTP_SECURITY_QUESTIONS_THROTTLE_FACTOR", 1)
 
-    def verify_token(self, token):
-        """token: {question_id: answer}. Throttled like django-otp's own devices.
+    def verify_answers(self, answers):
+        """answers: {question_id: answer}. Throttled like django-otp's own devices.
 
         Checks of one device take turns on its row (SELECT … FOR UPDATE): each reads the
         failures the one before it wrote, so parallel guesses neither slip past the back-off
@@ -79,9 +97,9 @@ class SecurityQuestionsDevice(TimestampMixin, ThrottlingMixin, Device):
             self.refresh_from_db(from_queryset=type(self).objects.select_for_update())
             allowed, _details = self.verify_is_allowed()
             if not allowed:
-                hash_dummy_answers(len(token) or 1)  # a locked device answers in the same time
+                hash_dummy_answers(len(answers) or 1)  # a locked device answers in the same time
                 return False
-            if check_device_answers(self, token):
+            if check_device_answers(self, answers):
                 self.throttle_reset(commit=False)
                 self.set_last_used_timestamp(commit=False)
                 self.save()

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import services
 from .services import ANSWER_MAX_LENGTH, ANSWER_MIN_LENGTH, AUTHENTICATOR, QUESTIONS
+from .status import MISSING_METHODS, NEEDS_RECONFIRM, registration_status
 
 REGISTER = "register"  # fewer methods than the policy asks for
 RECONFIRM = "reconfirm"  # the re-confirm interval has passed
@@ -20,19 +21,21 @@ SETUP_TIMEOUT_SECONDS = 15 * 60
 
 
 def nudge_reason(user, tenant, status=None):
-    """None, REGISTER, RECONFIRM or MFA_AUTHENTICATOR. One query (the policy comes with tenant)."""
+    """None, REGISTER, RECONFIRM or MFA_AUTHENTICATOR. One query (the policy comes with tenant).
+
+    status: the user's recovery.status.RegistrationStatus, when the caller has it already.
+    """
     if tenant is None or user is None or user.tenant_id != tenant.pk:
         return None
     policy = tenant.policy
-    status = status or services.registration_status(user)
+    status = status or registration_status(user)
     if policy.mfa_required and AUTHENTICATOR not in status.methods:
         return MFA_AUTHENTICATOR
     if not policy.nudge_enabled:
         return None
-    registered = status.methods & set(policy.enabled_methods)
-    if len(registered) < policy.methods_required_for_registration:
+    if status.state in MISSING_METHODS:
         return REGISTER
-    if services.reconfirm_due(policy, status):
+    if status.state == NEEDS_RECONFIRM:
         return RECONFIRM
     return None
 
@@ -95,9 +98,3 @@ def question_answer_errors(pairs):
             errors[index, "answer"] = _("Use a different answer for each question.")
         seen_answers.add(normalised)
     return errors
-
-
-METHOD_LABELS = {
-    QUESTIONS: _("Security questions"),
-    AUTHENTICATOR: _("Authenticator app"),
-}

@@ -8,75 +8,41 @@ import contextlib
 from datetime import timedelta
 
 from django.core.cache import cache
-from django.db.models import Case, Count, F, IntegerField, Value, When
-from django.db.models.fields.json import KT
+from django.db.models import Count, F
 from django.utils import timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from .services import AUTHENTICATOR, QUESTIONS, users_with_methods
+from .services import AUTHENTICATOR, METHOD_LABELS, QUESTIONS
+from .status import STATUS_LABELS, with_registration_status
 
-REGISTERED = "registered"
-SKIPPED = "skipped"
-NOT_REGISTERED = "none"
-REGISTRATION_STATES = {
-    REGISTERED: _("Registered"),
-    SKIPPED: _("Skipped"),
-    NOT_REGISTERED: _("Not registered"),
+BOTH = f"{QUESTIONS}+{AUTHENTICATOR}"
+OTHER = ""
+# The rows of the reset table: what was verified in the reset (staff, and tenants that require
+# two methods, verify both).
+RESET_METHODS = {
+    QUESTIONS: METHOD_LABELS[QUESTIONS],
+    AUTHENTICATOR: METHOD_LABELS[AUTHENTICATOR],
+    BOTH: format_lazy("{} + {}", METHOD_LABELS[QUESTIONS], METHOD_LABELS[AUTHENTICATOR]),
+    OTHER: _("Other / unknown"),
 }
-
+# The columns: the audit events of a reset, and where each says which methods it was about
+# (recovery.reset writes them: "methods" on completion, "method" on a failed check).
 RESET_OUTCOMES = {
     "reset.completed": _("Completed"),
     "reset.verify_failed": _("Verification failed"),
-    "reset.locked": _("Locked"),
 }
-RESET_METHODS = {
-    QUESTIONS: _("Security questions"),
-    AUTHENTICATOR: _("Authenticator app"),
-    "": _("Other / unknown"),
+METHODS_FIELD = {"reset.completed": "methods", "reset.verify_failed": "method"}
+# A lock is not about one method: failures with any method count towards it. It closes the
+# reset for one account or for one client address (recovery.reset writes "scope").
+LOCK_SCOPES = {
+    "account": _("Locked: an account"),
+    "address": _("Locked: a client address"),
 }
 REPORT_DAYS = 30
 # The report's numbers aggregate the whole tenant (linear in its size): computed at most once a
 # minute per tenant unless the admin asks for fresh ones (bench/scale.py, bench/README.md).
 REPORT_CACHE_SECONDS = 60
-
-
-def with_registration_state(queryset):
-    """Annotate has_questions, has_authenticator, skip_count, last_reset_at; alias
-    registration_state (for filters and counts).
-
-    Registered means: as many methods as the tenant's policy needs for a reset (one, or both
-    when the policy asks for two and enables both). One query for any number of users.
-    """
-    methods = Case(When(has_questions=True, then=1), default=0) + Case(
-        When(has_authenticator=True, then=1), default=0
-    )
-    required = Case(
-        When(
-            tenant__policy__methods_required_for_reset=2,
-            tenant__policy__questions_enabled=True,
-            tenant__policy__authenticator_enabled=True,
-            then=2,
-        ),
-        default=1,
-        output_field=IntegerField(),
-    )
-    return (
-        users_with_methods(queryset)
-        .annotate(
-            skip_count=F("recovery__skip_count"),
-            last_reset_at=F("recovery__last_reset_at"),
-        )
-        # Aliases, not columns: only filters and the coverage count need them, and each copy in
-        # the SELECT list would probe the device tables again for every row.
-        .alias(methods_registered=methods, methods_required=required)
-        .alias(
-            registration_state=Case(
-                When(methods_registered__gte=F("methods_required"), then=Value(REGISTERED)),
-                When(skip_count__gt=0, then=Value(SKIPPED)),
-                default=Value(NOT_REGISTERED),
-            )
-        )
-    )
 
 
 def employees(tenant):
@@ -88,32 +54,54 @@ def employees(tenant):
 
 
 def registration_coverage(tenant):
-    """{"registered": n, "skipped": n, "none": n} over the tenant's active users."""
-    # GROUP BY the state: each user's state is worked out once (three FILTERed counts would
-    # work it out three times per user).
+    """{status: number of users} over the tenant's active users, every status present.
+
+    The admin report and the weekly digest both show these numbers.
+    """
+    # GROUP BY the status: each user's status is worked out once.
     rows = (
-        with_registration_state(employees(tenant))
-        .values(state=F("registration_state"))
+        with_registration_status(employees(tenant))
+        .values(status=F("registration_status"))
         .annotate(n=Count("pk"))
         .order_by()
     )
-    counts = {row["state"]: row["n"] for row in rows}
-    return {state: counts.get(state, 0) for state in REGISTRATION_STATES}
+    counts = {row["status"]: row["n"] for row in rows}
+    return {status: counts.get(status, 0) for status in STATUS_LABELS}
+
+
+def reset_method_key(methods):
+    """The RESET_METHODS row of an event's method (a name) or methods (a list of names)."""
+    names = [methods] if isinstance(methods, str) else methods
+    if not isinstance(names, list) or not names or not set(names) <= {QUESTIONS, AUTHENTICATOR}:
+        return OTHER
+    return BOTH if len(set(names)) == 2 else names[0]
+
+
+def _reset_events(tenant, since):
+    from accounts.models import AuditEvent
+
+    events = AuditEvent.objects.filter(created_at__gte=since)
+    return events if tenant is None else events.filter(tenant=tenant)
 
 
 def reset_outcomes(tenant, *, days=REPORT_DAYS, now=None):
-    """{(method, kind): count} of reset audit events in the last `days` days."""
-    from accounts.models import AuditEvent
-
+    """{(method row, event kind): count} of reset checks and completions in the last `days`
+    days, and {("lock", scope): count} of reset locks."""
     since = (now or timezone.now()) - timedelta(days=days)
-    events = AuditEvent.objects.filter(kind__in=RESET_OUTCOMES, created_at__gte=since)
-    if tenant is not None:
-        events = events.filter(tenant=tenant)
-    rows = events.annotate(method=KT("data__method")).values("method", "kind").annotate(n=Count("id"))
+    rows = (
+        _reset_events(tenant, since)
+        .filter(kind__in=[*RESET_OUTCOMES, "reset.locked"])
+        .values("kind", "data__method", "data__methods", "data__scope")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
     counts = {}
     for row in rows:
-        method = row["method"] if row["method"] in RESET_METHODS else ""
-        key = (method, row["kind"])
+        if row["kind"] == "reset.locked":
+            key = ("lock", row["data__scope"] if row["data__scope"] in LOCK_SCOPES else OTHER)
+        else:
+            methods = row["data__" + METHODS_FIELD[row["kind"]]]
+            key = (reset_method_key(methods), row["kind"])
         counts[key] = counts.get(key, 0) + row["n"]
     return counts
 
@@ -123,10 +111,22 @@ def reset_table(counts):
     table = []
     for method, label in RESET_METHODS.items():
         cells = [counts.get((method, kind), 0) for kind in RESET_OUTCOMES]
-        if method == "" and not any(cells):
-            continue  # the "unknown" row only when such events exist
+        if method in (BOTH, OTHER) and not any(cells):
+            continue  # rows that most tenants never have, only when they have events
         table.append({"key": method, "method": label, "cells": cells, "total": sum(cells)})
     return table
+
+
+def lock_table(counts):
+    """[{"key": scope, "label": label, "count": n}] of the reset locks."""
+    rows = [
+        {"key": scope, "label": label, "count": counts.get(("lock", scope), 0)}
+        for scope, label in LOCK_SCOPES.items()
+    ]
+    unknown = counts.get(("lock", OTHER), 0)
+    if unknown:
+        rows.append({"key": OTHER, "label": RESET_METHODS[OTHER], "count": unknown})
+    return rows
 
 
 def report_numbers(tenant, *, refresh=False, now=None):

@@ -36,7 +36,7 @@ from accounts.usersessions import end_sessions
 from portal.middleware import UNAVAILABLE
 
 from . import services
-from .models import ResetThrottle, SecurityQuestion
+from .models import ResetThrottle, SecurityQuestion, SecurityQuestionsDevice
 
 logger = logging.getLogger(__name__)
 
@@ -520,8 +520,8 @@ def complete(request, state, password):
 
 
 def reset_device_throttles(user):
-    """Clear django-otp's failure counters on every device of the user."""
-    for device in devices_for_user(user, confirmed=None):
+    """Clear the failure counters of the user's django-otp devices and security questions."""
+    for device in [*devices_for_user(user, confirmed=None), *SecurityQuestionsDevice.objects.filter(user=user)]:
         if isinstance(device, ThrottlingMixin):
             device.throttle_reset()
 

@@ -7,15 +7,11 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from accounts.otp import OneTimeCodeInput, code_format_error, normalise_code
+from accounts.otp import AuthenticatorCodeForm
 
 from . import reset, services
 from .forms import AnswerInput
 
-METHOD_LABELS = {
-    services.QUESTIONS: _("Security questions"),
-    services.AUTHENTICATOR: _("Authenticator app"),
-}
 PASSWORD_MAX_LENGTH = 1024  # far beyond any real password; keeps hashing bounded
 
 
@@ -45,7 +41,7 @@ class MethodForm(forms.Form):
         if not self.requires_all:
             self.fields["method"] = forms.ChoiceField(
                 label=_("Choose a method"),
-                choices=[(m, METHOD_LABELS[m]) for m in self.offered],
+                choices=[(m, services.METHOD_LABELS[m]) for m in self.offered],
                 widget=forms.RadioSelect,
                 error_messages={"invalid_choice": _("Choose one of the methods shown.")},
             )
@@ -75,21 +71,7 @@ class AnswersForm(forms.Form):
         }
 
 
-class CodeForm(forms.Form):
-    code = forms.CharField(
-        label=_("Code from your authenticator app"),
-        help_text=_("The 6-digit code the app shows. It changes every 30 seconds."),
-        max_length=16,
-        validators=[reject_control_characters],
-        widget=OneTimeCodeInput(attrs={"pattern": "[0-9 ]*"}),
-    )
-
-    def clean_code(self):
-        malformed = code_format_error(self.cleaned_data["code"])
-        if malformed:
-            raise ValidationError(malformed, code="format")
-        return normalise_code(self.cleaned_data["code"])
-
+class CodeForm(AuthenticatorCodeForm):
     def token(self):
         return self.cleaned_data["code"]
 

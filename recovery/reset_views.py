@@ -9,14 +9,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
 from . import reset, services
-from .reset_forms import (
-    METHOD_LABELS,
-    AnswersForm,
-    CodeForm,
-    MethodForm,
-    NewPasswordForm,
-    StartForm,
-)
+from .reset_forms import AnswersForm, CodeForm, MethodForm, NewPasswordForm, StartForm
 
 DONE_FLAG = "portal_password_reset_done"
 REFUSED_MESSAGES = {
@@ -111,7 +104,7 @@ def verify(request, state):
         "form": form,
         "step": 3,
         "method": method,
-        "method_label": METHOD_LABELS[method],
+        "method_label": services.METHOD_LABELS[method],
         "also_required": reset.extra_method_required(state),
     })
 

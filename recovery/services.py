@@ -6,13 +6,12 @@ Views, the admin, tasks and tests all call these; nothing else writes recovery m
 import base64
 import functools
 import unicodedata
-from datetime import timedelta
 
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import transaction
-from django.db.models import BooleanField, Exists, F, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import audit, notifications
@@ -21,6 +20,11 @@ from .models import RecoveryProfile, SecurityAnswer, SecurityQuestion, SecurityQ
 
 QUESTIONS = "questions"
 AUTHENTICATOR = "authenticator"
+# What every page, e-mail, report and export calls the methods.
+METHOD_LABELS = {
+    QUESTIONS: _("Security questions"),
+    AUTHENTICATOR: _("Authenticator app"),
+}
 ANSWER_MIN_LENGTH = 3
 ANSWER_MAX_LENGTH = 40
 # Compared against when there is no stored hash, so a miss costs what a real check costs.
@@ -86,7 +90,7 @@ def check_device_answers(device, answers) -> bool:
 
 def hash_dummy_answers(count: int) -> None:
     """Spend the time of `count` answer checks (decoy flows for unknown accounts)."""
-    for _ in range(count):
+    for _check in range(count):
         check_password("decoy", _dummy_answer_hash())
 
 
@@ -95,12 +99,12 @@ def questions_device(user):
 
 
 def verify_answers(user, answers) -> bool:
-    """Check {question_id: answer} for user, through the device's throttled verify_token()."""
+    """Check {question_id: answer} for user, through the device's throttled verify_answers()."""
     device = questions_device(user)
     if device is None:
         hash_dummy_answers(len(answers) or 1)
         return False
-    return device.verify_token(answers)
+    return device.verify_answers(answers)
 
 
 # --- Authenticator app (TOTP) ---------------------------------------------------------------
@@ -203,84 +207,6 @@ def record_skip(user, *, request=None):
     )
     audit.record("nudge.skipped", request=request, user=user)
     notifications.remind_to_register(user)
-
-
-class RegistrationStatus:
-    """What one user has registered, read in one query (the sign-in nudge relies on that)."""
-
-    def __init__(self, methods, methods_confirmed_at, questions_since=None, authenticator_since=None):
-        self.methods = methods
-        self.methods_confirmed_at = methods_confirmed_at
-        self.questions_since = questions_since
-        self.authenticator_since = authenticator_since
-
-
-@functools.cache
-def _registration_status_query():
-    """registration_status's query for any user: built once per process, filtered per call.
-
-    Building it (four subqueries resolved and cloned) took more CPU than PostgreSQL took to
-    run it (≈ 1.5 ms against 0.1 ms), and every sign-in builds it twice: the nudge stage and the
-    nudge page (bench/README.md). The template is never evaluated, only cloned by filter().
-    """
-    from accounts.models import User
-
-    confirmed_questions = SecurityQuestionsDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
-    confirmed_totp = TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
-    return User.objects.annotate(
-        questions_since=Subquery(confirmed_questions.values("created_at")[:1]),
-        authenticator_since=Subquery(confirmed_totp.values("created_at")[:1]),
-        has_questions=Exists(confirmed_questions),
-        has_authenticator=Exists(confirmed_totp),
-    ).values(
-        "has_questions", "has_authenticator", "questions_since", "authenticator_since",
-        "recovery__methods_confirmed_at",
-    )
-
-
-def registration_status(user) -> RegistrationStatus:
-    rows = list(_registration_status_query().filter(pk=user.pk)[:1])
-    row = rows[0] if rows else {}
-    methods = set()
-    if row.get("has_questions"):
-        methods.add(QUESTIONS)
-    if row.get("has_authenticator"):
-        methods.add(AUTHENTICATOR)
-    return RegistrationStatus(
-        methods,
-        row.get("recovery__methods_confirmed_at"),
-        questions_since=row.get("questions_since"),
-        authenticator_since=row.get("authenticator_since"),
-    )
-
-
-def _has_confirmed_device(device_model):
-    # A scalar subquery rather than EXISTS: over many users PostgreSQL turns EXISTS into a hash
-    # of the whole device table (every tenant's), which the admin's 100-row page paid for in
-    # full (bench/scale.py: 80 ms at 100,000 users); this probes the user_id index per row.
-    first = device_model.objects.filter(user=OuterRef("pk"), confirmed=True).values(flag=Value(True))
-    return Coalesce(Subquery(first[:1]), Value(False), output_field=BooleanField())
-
-
-def users_with_methods(queryset):
-    """Annotate has_questions / has_authenticator on a user queryset (one query, no N+1)."""
-    return queryset.annotate(
-        has_questions=_has_confirmed_device(SecurityQuestionsDevice),
-        has_authenticator=_has_confirmed_device(TOTPDevice),
-    )
-
-
-def registered_methods(user) -> set[str]:
-    return registration_status(user).methods
-
-
-def reconfirm_due(policy, profile, now=None) -> bool:
-    """profile: a RecoveryProfile or a RegistrationStatus (both carry methods_confirmed_at)."""
-    confirmed_at = getattr(profile, "methods_confirmed_at", None)
-    if not policy.reconfirm_days or confirmed_at is None:
-        return False
-    now = now or timezone.now()
-    return confirmed_at + timedelta(days=policy.reconfirm_days) <= now
 
 
 @transaction.atomic

@@ -15,9 +15,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from accounts.otp import AuthenticatorCodeForm
+
 from . import policy, services
-from .forms import CodeForm, MethodChoiceForm, SecurityQuestionsForm
+from .forms import MethodChoiceForm, SecurityQuestionsForm
 from .registrant import registrant_for, registrant_required
+from .status import registration_status
 
 SETUP_SESSION_KEY = "recovery_authenticator_setup"
 METHOD_URLS = {
@@ -63,7 +66,7 @@ def nudge_only(view):
 @never_cache
 @nudge_only
 def nudge(request, registrant):
-    status = services.registration_status(registrant.user)
+    status = registration_status(registrant.user)
     reason = registrant.reason(status)
     if reason is None:
         return registrant.stage.exit()
@@ -232,7 +235,7 @@ def authenticator_code(request):
     device, state = _pending_setup(request, registrant.user)
     if device is None and request.method != "POST":
         return redirect("recovery_authenticator_scan")
-    form = CodeForm(request.POST or None)
+    form = AuthenticatorCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if device is None:
             form.add_error("code", _("This setup has expired. Go back and start again."))
@@ -274,7 +277,7 @@ def security_info(request):
     if tenant is None or request.user.tenant_id != tenant.pk:
         raise Http404
     registrant = registrant_for(request)
-    status = services.registration_status(request.user)
+    status = registration_status(request.user)
     rows = []
     for method, since in (
         (services.QUESTIONS, status.questions_since),
@@ -282,7 +285,7 @@ def security_info(request):
     ):
         if method in status.methods:
             rows.append({
-                "method": method, "label": policy.METHOD_LABELS[method], "since": since,
+                "method": method, "label": services.METHOD_LABELS[method], "since": since,
                 "change_url": reverse(METHOD_URLS[method]),
                 "removable": policy.removal_refused(tenant.policy, method) is None,
             })
@@ -303,5 +306,5 @@ def remove(request, method):
         messages.error(request, refused)
     else:
         services.remove_method(registrant.user, method, request=request)
-        messages.success(request, _("%(method)s was removed.") % {"method": policy.METHOD_LABELS[method]})
+        messages.success(request, _("%(method)s was removed.") % {"method": services.METHOD_LABELS[method]})
     return redirect("recovery_security_info")

@@ -5,7 +5,8 @@ from .models import Tenant, TenantHost
 
 @transaction.atomic
 def create_tenant(*, slug, name, hosts):
-    """A tenant with its host names and the default policy (made by a post_save signal)."""
+    """A tenant with its host names, the default policy and its own SSO signing key (both made by
+    post_save signals, see tenants.signals)."""
     tenant = Tenant.objects.create(slug=slug, name=name)
     for index, host in enumerate(hosts):
         TenantHost.objects.create(tenant=tenant, host=host, is_primary=index == 0)

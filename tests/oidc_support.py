@@ -61,3 +61,27 @@ def sign_in_through(browser, url, email, password=PASSWORD):
     next_url = query_of(login_url)["next"]
     response = browser.post(login_url, {"login": email, "password": password, "next": next_url})
     return follow_until_callback(browser, response)
+
+
+TOKEN_PATH = "/identity/o/api/token"
+
+
+def exchange_code(browser, client, secret, code, **extra):
+    """POST the code to the token endpoint as the client's server does (secret in the body)."""
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
+            "client_id": client.id, **extra}
+    if secret:
+        data["client_secret"] = secret
+    return browser.post(TOKEN_PATH, data)
+
+
+def tokens_for(browser, user, client, secret):
+    """The code flow of `client` for `user` on `browser`'s host (signing in unless already
+    signed in there); the token endpoint's JSON."""
+    response = browser.get(authorize_url(client.id))
+    if response["Location"].startswith("/accounts/login/"):
+        response = sign_in_through(browser, authorize_url(client.id), user.email)
+    assert response.status_code == 302 and response["Location"].startswith(REDIRECT_URI), response
+    exchanged = exchange_code(browser, client, secret, query_of(response["Location"])["code"])
+    assert exchanged.status_code == 200, exchanged.content
+    return exchanged.json()

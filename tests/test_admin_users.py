@@ -178,7 +178,7 @@ def test_a_bad_row_aborts_the_whole_import_with_its_line(admin_client, tenant): 
     assert "Line 501" in errors and "valid email" in errors
     assert "Line 802" in errors and "already on line 5 of the file" in errors
     assert "Line 803" in errors and "Write 1 (active) or 0 (inactive)." in errors
-    assert "Line 804" in errors and "Write ja or en." in errors
+    assert "Line 804" in errors and "Write one of: ja, en." in errors
     assert User.objects.filter(tenant=tenant).count() == 1
 
 
@@ -255,8 +255,28 @@ def test_export_escapes_formulae_and_stays_in_the_tenant(admin_client, tenant, o
     text = export.content.decode("utf-8")
     assert text.startswith("\ufeff")  # Excel reads it as UTF-8
     lines = text.lstrip("\ufeff").splitlines()
-    assert lines[0] == "email,name,language,active"
-    assert "x0@demo.example,'=cmd|' /C calc'!A0,ja,1" in lines
+    assert lines[0] == "email,name,language,active,registration"
+    assert "x0@demo.example,'=cmd|' /C calc'!A0,ja,1,none" in lines
     for escaped in ("'+1+1", "'-2+3", "'@SUM(A1)", "普通の名前"):
         assert any(escaped in line for line in lines)
     assert "acme" not in text and "HYPERLINK" not in text
+
+
+@pytest.mark.django_db
+def test_an_exported_file_imports_back_and_its_registration_column_is_ignored(admin_client, tenant, make_user):  # noqa: F811
+    member = make_user(tenant, "member@demo.example", name="Member")
+    TOTPDevice.objects.create(user=member, name="app", confirmed=True)
+    export = admin_client.get("/admin/accounts/user/export/")
+    lines = export.content.decode("utf-8-sig").splitlines()
+    assert "member@demo.example,Member,ja,1,registered" in lines
+    # The admin edits a name and changes the status column (which no import can set).
+    edited = export.content.decode("utf-8-sig").replace("Member,ja,1,registered", "Renamed,ja,1,none")
+    page = preview(admin_client, csv_file(edited))
+    assert page.context["confirm_form"] is not None
+    assert confirm(admin_client, page).status_code == 302
+    member.refresh_from_db()
+    assert member.name == "Renamed"
+    assert TOTPDevice.objects.filter(user=member, confirmed=True).exists()
+    import_page = admin_client.get(IMPORT)
+    assert "<code>email, name, language, active</code>" in import_page.text
+    assert "email,name,language,active" in import_page.text and "ja, en" in import_page.text

@@ -82,7 +82,7 @@ def test_sign_out_needs_a_post(tenant, user):
 # bearer token (RFC 6749, OIDC Core). The portal's checked views shadow allauth's on the same
 # paths, so both names appear in the URLconf.
 CSRF_EXEMPT_BY_DESIGN = {
-    "portal_oidc_token", "portal_oidc_revoke", "portal_oidc_userinfo",
+    "portal_oidc_token", "portal_oidc_revoke",
     "idp:oidc:token", "idp:oidc:revoke", "idp:oidc:userinfo", "idp:oidc:device_code",
 }
 # Exempt from the middleware but checking CSRF in the view on their browser POSTs (allauth's
@@ -328,13 +328,15 @@ def test_secrets_never_reach_logs_audit_data_sessions_or_pages(caplog, tenant, u
 def _authenticator(user):
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    return TOTPDevice.objects.create(user=user, name="phone", confirmed=True), "000000"
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    return device, lambda: device.verify_token("000000")
 
 
 def _security_questions(user):
     from recovery.models import SecurityQuestionsDevice
 
-    return SecurityQuestionsDevice.objects.create(user=user, name="questions"), {1: "guess"}
+    device = SecurityQuestionsDevice.objects.create(user=user, name="questions")
+    return device, lambda: device.verify_answers({1: "guess"})
 
 
 @pytest.mark.parametrize("make_device", [_authenticator, _security_questions])
@@ -343,7 +345,7 @@ def test_a_guesser_gets_at_most_ten_tries_per_device_in_15_minutes(monkeypatch, 
 
     from django.utils import timezone
 
-    device, wrong = make_device(user)
+    device, guess_wrong = make_device(user)
     start = timezone.now()
     clock = {"now": start}
     monkeypatch.setattr(timezone, "now", lambda: clock["now"])  # simulated time, real throttle
@@ -352,7 +354,7 @@ def test_a_guesser_gets_at_most_ten_tries_per_device_in_15_minutes(monkeypatch, 
         clock["now"] = start + timedelta(seconds=second)
         if device.verify_is_allowed()[0]:
             evaluated += 1
-            assert device.verify_token(wrong) is False
+            assert guess_wrong() is False
             device.refresh_from_db()
     assert 1 < evaluated <= 10
     assert device.throttling_failure_count == evaluated

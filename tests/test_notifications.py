@@ -233,8 +233,8 @@ def test_weekly_digest_tells_each_admin_their_tenants_numbers_once(
     [message] = sent_to(admin.email)
     assert message.subject == "Weekly registration summary for Demo Corporation"
     body = message.body
-    for line in ("Active users: 4", "Registered: 1", "Skipped, not registered: 1",
-                 "Not registered yet: 2", "Registration skipped: 1", "Password resets: 1",
+    for line in ("Active users: 4", "Registered: 1", "Needs re-confirm: 0", "Skipped: 1",
+                 "Not registered: 2", "Registration skipped: 1", "Password resets: 1",
                  "Reset lockouts: 1"):
         assert line in body, line
     assert "http://demo.localhost/admin/" in body
@@ -321,3 +321,18 @@ def test_a_burst_of_emails_shares_the_delivery_task_already_queued(tenant, make_
     assert deliver_due() == 3  # the queued task, when it runs, takes every committed row
     assert sorted(m.to[0] for m in django_mail.outbox) == sorted(u.email for u in users)
     assert deliver_due() == 0
+
+
+@pytest.mark.django_db
+def test_tenant_and_platform_links_follow_the_one_site_url_setting(
+    tenant, user, settings, django_capture_on_commit_callbacks
+):
+    settings.PORTAL_PUBLIC_PORT = "8443"
+    operator = User.objects.create_superuser("root@platform.example", "Platform-pass-1234")
+    with django_capture_on_commit_callbacks(execute=True):
+        remind_to_register(user)
+        notify_password_changed(operator)
+    [reminder] = sent_to(user.email)
+    [notice] = sent_to(operator.email)
+    assert LINK.findall(reminder.body)[0].startswith("http://demo.localhost:8443/security-info/")
+    assert LINK.findall(notice.body)[0].startswith(f"http://{settings.PLATFORM_HOSTS[0]}:8443/")

@@ -8,7 +8,7 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from recovery import policy, services
+from recovery import policy, services, status
 from recovery.models import RecoveryProfile, SecurityQuestion, SecurityQuestionsDevice
 
 from .conftest import client_for, sign_in
@@ -275,7 +275,7 @@ def test_nudge_offers_only_the_methods_the_tenant_enables(make_tenant, make_user
         assert "一覧にある方法から選択してください" in refused.text
         if "authenticator" not in offered:
             assert client.post("/security-info/authenticator/")["Location"] == NUDGE
-            assert not services.registered_methods(user)
+            assert not status.registered_methods(user)
 
 
 @pytest.mark.django_db

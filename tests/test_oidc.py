@@ -13,9 +13,9 @@ from django.core.management import call_command
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from accounts.management.commands.generate_oidc_key import new_private_key_pem
 from accounts.oidc import OIDCAdapter
 from recovery import services
+from tenants.signing_keys import rotate_signing_key
 from tests.conftest import PASSWORD, client_for, sign_in
 from tests.oidc_support import (
     REDIRECT_URI,
@@ -92,9 +92,9 @@ def test_code_flow_gives_tokens_with_tenant_claims(user, confidential, django_as
     assert response.status_code == 200, response.content
     body = response.json()
     assert {"access_token", "id_token", "refresh_token"} <= body.keys()
-    # As the application's server calls it (no session): the token with its user, client and
-    # tenant link (allauth's validator takes the same), then the e-mail address.
-    with django_assert_max_num_queries(2):
+    # As the application's server calls it (no session): allauth's look-up of the token, its
+    # user and its client; the client's tenant (the tenant check); the e-mail address.
+    with django_assert_max_num_queries(5):
         info = client_for(user.tenant).get("/identity/o/api/userinfo", HTTP_AUTHORIZATION=f"Bearer {body['access_token']}")
     claims = info.json()
     assert claims["email"] == user.email and claims["tid"] == "demo" and claims["name"] == user.name
@@ -324,25 +324,15 @@ def test_authorize_and_token_on_the_platform_host_are_refused(confidential, user
         assert response.status_code == 401 and response.json()["error"] == "invalid_client"
 
 
-def test_signing_key_rotation_publishes_both_and_signs_with_the_first(user, confidential, settings):
-    old = settings.IDP_OIDC_PRIVATE_KEYS[0]
-    settings.IDP_OIDC_PRIVATE_KEYS = [{"pem": new_private_key_pem()}, old]
+def test_signing_key_rotation_publishes_both_and_signs_with_the_new_one(user, confidential):
+    new = rotate_signing_key(user.tenant)
     client, secret = confidential
     browser = client_for(user.tenant)
     keys = browser.get("/.well-known/jwks.json").json()["keys"]
-    assert len(keys) == 2
+    assert len(keys) == 2 and new.kid in {key["kid"] for key in keys}
     body = exchange(browser, client, secret, get_code(browser, client, user)["code"]).json()
     kid = jwt.decode(body["id_token"], KeySet.import_key_set({"keys": keys})).header["kid"]
-    assert kid == keys[0]["kid"]
-
-
-def test_generate_oidc_key_writes_a_private_file_once(tmp_path):
-    target = tmp_path / "key.pem"
-    call_command("generate_oidc_key", str(target))
-    first = target.read_text()
-    assert first.startswith("-----BEGIN PRIVATE KEY-----") and (target.stat().st_mode & 0o777) == 0o600
-    call_command("generate_oidc_key", str(target))
-    assert target.read_text() == first
+    assert kid == new.kid
 
 
 def test_seed_demo_registers_the_demo_teams_client(db, capsys):

@@ -1,6 +1,7 @@
 """The authenticator-code step at sign-in and the step-up page."""
 
 import base64
+import re
 
 import pyotp
 import pytest
@@ -177,3 +178,59 @@ def test_step_up_wrong_code_stays_unverified(staff):
     response = client.post("/accounts/verify/", {"code": wrong})
     assert response.status_code == 200 and "The code is not correct" in response.content.decode()
     assert not session_is_verified(client)
+
+
+# --- One code field everywhere ----------------------------------------------------------------
+
+def code_field(response):
+    """The code field as the user meets it: its whole block (label, input, help, errors)."""
+    html = response.content.decode()
+    block = re.search(r'<div class="field[^"]*">\s*<label for="id_code">.*?</div>', html, re.S)
+    assert block, html
+    return block.group(0)
+
+
+def test_every_page_that_asks_for_the_code_shows_the_same_field_and_messages(
+    mfa_user, make_user, make_tenant
+):
+    from recovery import services
+
+    from .test_registration import CODE, in_nudge, scan_page
+    from .test_reset import VERIFY, begin, register_app
+
+    add_device(mfa_user)
+    sign_in_step = client_for(mfa_user.tenant, HTTP_ACCEPT_LANGUAGE="en")
+    sign_in(sign_in_step, mfa_user.email)
+    staff = make_user(mfa_user.tenant, "boss@mfa.example", is_staff=True, language="en")
+    add_device(staff)
+    step_up = client_for(mfa_user.tenant, HTTP_ACCEPT_LANGUAGE="en")
+    step_up.force_login(staff)
+    plain = make_tenant("plain")
+    newcomer = make_user(plain, "new@plain.example")
+    registration = in_nudge(plain, newcomer, HTTP_ACCEPT_LANGUAGE="en")
+    scan_page(registration)
+    resetter = make_user(plain, "reset@plain.example")
+    register_app(resetter)
+    reset = client_for(plain, HTTP_ACCEPT_LANGUAGE="en")
+    begin(reset, resetter.email, ("authenticator",))
+    pages = {
+        "sign-in": (sign_in_step, "/accounts/login/code/"),
+        "step-up": (step_up, "/accounts/verify/"),
+        "registration": (registration, CODE),
+        "reset": (reset, VERIFY),
+    }
+    fields = {name: code_field(client.get(url)) for name, (client, url) in pages.items()}
+    assert len(set(fields.values())) == 1, fields
+    field = fields["reset"]
+    assert ">6-digit code</label>" in field and "The code changes every 30 seconds." in field
+    assert 'autocomplete="one-time-code"' in field and 'inputmode="numeric"' in field
+    assert "pattern=" not in field  # full-width digits (phones) must reach the server
+    for typed, message in (("12a456", "The code has digits only (0–9)."),
+                           ("", "Type the 6-digit code from the app."),
+                           ("12345", "The code has exactly 6 digits.")):
+        answers = {name: code_field(client.post(url, {"code": typed}))
+                   for name, (client, url) in pages.items()}
+        assert len(set(answers.values())) == 1, answers
+        assert message in answers["reset"]
+        assert not typed or typed not in answers["reset"]  # a refused code is never shown back
+    assert services.authenticator_device(newcomer) is None

@@ -4,7 +4,7 @@ import pyotp
 import pytest
 from django_otp.oath import totp
 
-from recovery import services
+from recovery import services, status
 from recovery.models import SecurityAnswer, SecurityQuestion
 
 
@@ -52,10 +52,10 @@ def test_authenticator_secret_and_uri_work_in_an_independent_totp_app(user):
 
 @pytest.mark.django_db
 def test_registered_methods_and_reregistration(user, questions):
-    assert services.registered_methods(user) == set()
+    assert status.registered_methods(user) == set()
     services.register_security_questions(user, {q: f"answer {i}" for i, q in enumerate(questions[:3])})
     device = services.start_authenticator_setup(user)
     services.confirm_authenticator(device)
-    assert services.registered_methods(user) == {"questions", "authenticator"}
+    assert status.registered_methods(user) == {"questions", "authenticator"}
     services.require_reregistration(user)
-    assert services.registered_methods(user) == set()
+    assert status.registered_methods(user) == set()

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from recovery import services
+from recovery import services, status
 
 from .conftest import PASSWORD, client_for, sign_in
 from .test_nudge import NUDGE, SLOW_HASHERS, fast_hashing, register_questions  # noqa: F401 - autouse fixture
@@ -69,7 +69,7 @@ def test_removing_the_last_method_brings_the_nudge_back(tenant, user):
     client = signed_in_client(tenant, user)
     response = client.post(INFO + "remove/questions/", follow=True)
     assert "秘密の質問を削除しました" in response.text
-    assert services.registered_methods(user) == set()
+    assert status.registered_methods(user) == set()
     assert AuditEvent.objects.filter(user=user, kind="method.removed", data__method="questions").exists()
     assert "方法の追加" in response.text
     client.post("/accounts/logout/")
@@ -84,13 +84,13 @@ def test_remove_after_15_minutes_asks_for_the_password_first(tenant, user):
     response = client.post(INFO + "remove/questions/")
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/reauthenticate/")
-    assert services.registered_methods(user) == {"questions"}  # nothing changed yet
+    assert status.registered_methods(user) == {"questions"}  # nothing changed yet
     assert client.get(response["Location"]).status_code == 200
 
     wrong = client.post(response["Location"], {"password": "not-it"})
-    assert wrong.status_code == 200 and services.registered_methods(user) == {"questions"}
+    assert wrong.status_code == 200 and status.registered_methods(user) == {"questions"}
     client.post(response["Location"], {"password": PASSWORD})
-    assert services.registered_methods(user) == set()  # the suspended request went through
+    assert status.registered_methods(user) == set()  # the suspended request went through
 
 
 @pytest.mark.django_db
@@ -146,4 +146,4 @@ def test_unknown_method_is_a_404(tenant, user):
     register_questions(user)
     client = signed_in_client(tenant, user)
     assert client.post(INFO + "remove/password/").status_code == 404
-    assert services.registered_methods(user) == {"questions"}
+    assert status.registered_methods(user) == {"questions"}

@@ -15,10 +15,12 @@ import time
 
 import pytest
 from allauth.account.models import EmailAddress
+from allauth.core import context
 from django.contrib.auth.hashers import make_password
 from django.core.cache import cache
 from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
+from django.test import RequestFactory
 from django.urls import reverse
 
 from accounts import audit
@@ -368,11 +370,15 @@ def test_each_invitation_sets_the_password_of_its_own_tenants_user(tenant, other
 
 @pytest.mark.django_db
 def test_each_users_oidc_claims_carry_the_address_for_their_own_tenant(twins, tenant, other_tenant):
-    adapter = OIDCAdapter()
     scopes = ["openid", "email", "profile"]
     for user, host in zip(twins, (tenant, other_tenant), strict=True):
         client, _secret = register_client(tenant=host, name="App", redirect_uris=["https://app.example/cb"])
-        claims = adapter.get_claims("userinfo", user, client, scopes)
+        # Userinfo answers on the tenant's own host only (accounts.oidc.token_is_usable_here).
+        request = RequestFactory().get("/identity/o/api/userinfo", HTTP_HOST=f"{host.slug}.localhost")
+        request.tenant = host
+        with context.request_context(request):
+            adapter = OIDCAdapter()
+            claims = adapter.get_claims("userinfo", user, client, scopes)
         assert claims["email"] == SHARED and claims["email_verified"] is True
         assert claims["tid"] == host.slug and claims["name"] == user.name
         assert claims["sub"] == adapter.get_user_sub(client, user)

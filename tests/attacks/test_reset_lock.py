@@ -126,7 +126,7 @@ def test_four_concurrent_wrong_answers_count_four_towards_the_lock(two_nodes, te
 
 
 def _wrong_answers(device):
-    return device.verify_token({answer.question_id: "not it" for answer in device.answers.all()})
+    return device.verify_answers({answer.question_id: "not it" for answer in device.answers.all()})
 
 
 def _wrong_code(device):

@@ -98,7 +98,7 @@ def test_5_forgot_password_with_the_authenticator_app(open_page, shots, tenant, 
     page, base = open_page(tenant, DESKTOP, "en")
     start_reset(page, base, t, user.email, "Authenticator app")
     expect(page.locator("h1")).to_have_text(t("Verify it is you"))
-    page.get_by_label(t("Code from your authenticator app")).fill(totp.now())
+    page.get_by_label(t("6-digit code")).fill(totp.now())
     shots(page, "code")
     click(page, t("Verify"))
     choose_new_password_then_sign_in(page, base, t, user, shots)

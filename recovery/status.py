@@ -1,0 +1,182 @@
+"""A user's registration status, defined once.
+
+The sign-in nudge, the admin's user list and its CSV export, the report and the weekly digest
+all read the status from here, so they cannot disagree about a user:
+
+- registered: as many of the methods the tenant enables as its policy needs (both when it asks
+  for two methods for a reset, else one), confirmed within the re-confirm interval;
+- needs re-confirm: enough methods, but the re-confirm interval has passed;
+- skipped: not enough methods, and the user skipped the sign-in nudge at least once;
+- not registered: not enough methods, never skipped.
+
+The definition is one SQL expression (with_registration_status), so a tenant of 100,000 users
+is counted in the database; registration_status(user) evaluates that same expression for one
+user. A user without a tenant is judged by the default policy.
+"""
+
+import functools
+from datetime import timedelta
+
+from django.db.models import (
+    BooleanField,
+    Case,
+    DateTimeField,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Least, Now
+from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from .models import SecurityQuestionsDevice
+from .services import AUTHENTICATOR, QUESTIONS
+
+REGISTERED = "registered"
+NEEDS_RECONFIRM = "reconfirm"
+SKIPPED = "skipped"
+NOT_REGISTERED = "none"
+STATUS_LABELS = {
+    REGISTERED: _("Registered"),
+    NEEDS_RECONFIRM: _("Needs re-confirm"),
+    SKIPPED: _("Skipped"),
+    NOT_REGISTERED: _("Not registered"),
+}
+# The statuses in which the sign-in nudge asks for (more) methods.
+MISSING_METHODS = (SKIPPED, NOT_REGISTERED)
+
+
+def _has_confirmed_device(device_model):
+    # A scalar subquery rather than EXISTS: over many users PostgreSQL turns EXISTS into a hash
+    # of the whole device table (every tenant's), which the admin's 100-row page paid for in
+    # full (bench/scale.py: 80 ms at 100,000 users); this probes the user_id index per row.
+    first = device_model.objects.filter(user=OuterRef("pk"), confirmed=True).values(flag=Value(True))
+    return Coalesce(Subquery(first[:1]), Value(False), output_field=BooleanField())
+
+
+def _policy(field):
+    """The user's tenant policy's field; the model's default for a user without a tenant."""
+    from tenants.models import TenantPolicy
+
+    model_field = TenantPolicy._meta.get_field(field)
+    # Plain IntegerField: SQLite's duration arithmetic accepts no other integer type.
+    kind = BooleanField() if isinstance(model_field, BooleanField) else IntegerField()
+    return Coalesce(F(f"tenant__policy__{field}"), Value(model_field.get_default()), output_field=kind)
+
+
+def _one_if(**condition):
+    return Case(When(**condition, then=Value(1)), default=Value(0))
+
+
+def with_registration_status(users):
+    """A User queryset with has_questions, has_authenticator and registration_status annotated.
+
+    One query for any number of users. The intermediate values are aliases, not columns: each
+    copy in the SELECT list would probe the device tables again for every row.
+    """
+    return (
+        users.annotate(
+            has_questions=_has_confirmed_device(SecurityQuestionsDevice),
+            has_authenticator=_has_confirmed_device(TOTPDevice),
+        )
+        .alias(
+            questions_enabled=_policy("questions_enabled"),
+            authenticator_enabled=_policy("authenticator_enabled"),
+            reconfirm_days=_policy("reconfirm_days"),
+        )
+        .alias(
+            # Only methods the tenant enables count: the reset offers no other.
+            methods_usable=(
+                _one_if(has_questions=True, questions_enabled=True)
+                + _one_if(has_authenticator=True, authenticator_enabled=True)
+            ),
+            # Enough to reset: what the policy asks for, at most the methods it enables.
+            methods_required=Least(
+                _policy("methods_required_for_reset"),
+                _one_if(questions_enabled=True) + _one_if(authenticator_enabled=True),
+                output_field=IntegerField(),
+            ),
+            reconfirm_at=ExpressionWrapper(
+                F("recovery__methods_confirmed_at")
+                + ExpressionWrapper(
+                    F("reconfirm_days") * Value(timedelta(days=1)), output_field=DurationField()
+                ),
+                output_field=DateTimeField(),
+            ),
+        )
+        .annotate(
+            registration_status=Case(
+                # Nested, so each row's methods are probed once, not once per branch.
+                When(
+                    methods_usable__gte=F("methods_required"),
+                    then=Case(
+                        When(
+                            Q(reconfirm_days__gt=0, reconfirm_at__lte=Now()),
+                            then=Value(NEEDS_RECONFIRM),
+                        ),
+                        default=Value(REGISTERED),
+                    ),
+                ),
+                When(recovery__skip_count__gt=0, then=Value(SKIPPED)),
+                default=Value(NOT_REGISTERED),
+            )
+        )
+    )
+
+
+class RegistrationStatus:
+    """One user's status and what it rests on, read in one query (the nudge relies on that)."""
+
+    def __init__(self, row):
+        self.state = row.get("registration_status", NOT_REGISTERED)
+        self.methods = {
+            method for method, flag in ((QUESTIONS, "has_questions"), (AUTHENTICATOR, "has_authenticator"))
+            if row.get(flag)
+        }
+        self.methods_confirmed_at = row.get("recovery__methods_confirmed_at")
+        self.questions_since = row.get("questions_since")
+        self.authenticator_since = row.get("authenticator_since")
+
+    @property
+    def label(self):
+        return STATUS_LABELS[self.state]
+
+
+@functools.cache
+def _registration_status_query():
+    """registration_status's query for any user: built once per process, filtered per call.
+
+    Building it took more CPU than PostgreSQL took to run it, and every sign-in builds it twice:
+    the nudge stage and the nudge page (bench/README.md). Nothing in it depends on the time of
+    the call (the re-confirm check uses the database's clock), so the template is never stale.
+    """
+    from accounts.models import User
+
+    def since(device_model):
+        devices = device_model.objects.filter(user=OuterRef("pk"), confirmed=True)
+        return Subquery(devices.values("created_at")[:1])
+
+    return (
+        with_registration_status(User.objects.all())
+        .annotate(questions_since=since(SecurityQuestionsDevice), authenticator_since=since(TOTPDevice))
+        .values(
+            "registration_status", "has_questions", "has_authenticator", "questions_since",
+            "authenticator_since", "recovery__methods_confirmed_at",
+        )
+    )
+
+
+def registration_status(user) -> RegistrationStatus:
+    """The status of one user: with_registration_status's expression, evaluated for them."""
+    rows = list(_registration_status_query().filter(pk=user.pk)[:1])
+    return RegistrationStatus(rows[0] if rows else {})
+
+
+def registered_methods(user) -> set[str]:
+    return registration_status(user).methods
