@@ -182,6 +182,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.purge_ended_sessions",
         "schedule": crontab(minute=45, hour=18),  # 03:45 in Japan
     },
+    # Every sign-in name typed at the reset leaves a counter row (decoys too).
+    "reset-counters-purge-daily": {
+        "task": "recovery.tasks.purge_reset_counters",
+        "schedule": crontab(minute=50, hour=18),  # 03:50 in Japan
+    },
 }
 
 # --- Outbox (accounts.mail) -----------------------------------------------------------------
@@ -291,7 +296,11 @@ def _totp_issuer(device):
 
 
 OTP_TOTP_ISSUER = _totp_issuer
-OTP_TOTP_TOLERANCE = 1
+# Each device accepts one step either side of the server's clock (its `tolerance`, 1, as
+# RFC 6238 §5.2 recommends). Syncing would store the step a code matched as the device's drift:
+# one code a step ahead moved the window forward for good, so the previous step's code (typed
+# just as it changed) was refused, and a further code ahead moved it again.
+OTP_TOTP_SYNC = False
 
 # --- Security headers -----------------------------------------------------------------------
 X_FRAME_OPTIONS = "DENY"
