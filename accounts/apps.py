@@ -11,8 +11,6 @@ class AccountsConfig(AppConfig):
             backends,
             checks,
             notifications,
-            oidc_admin,
-            oidc_views,
             ratelimit,
             signals,
             usersessions,
@@ -23,7 +21,3 @@ class AccountsConfig(AppConfig):
         usersessions.install()
         ratelimit.install()
         notifications.register_mail_kinds()
-
-        # After admin autodiscovery (django.contrib.admin is readied first): our client admin
-        # replaces allauth's.
-        oidc_admin.register()

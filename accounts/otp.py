@@ -8,9 +8,11 @@ import enum
 from datetime import timedelta
 
 from django import forms
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 # At most this many wrong codes per device within the window. django-otp's own throttle doubles
 # the wait after every failure, which lets anyone lock a user out for hours; here old failures
@@ -58,6 +60,11 @@ class Result(enum.Enum):
     THROTTLED = "throttled"
 
 
+def authenticator_device(user):
+    """The user's authenticator (their confirmed django-otp TOTP device), or None."""
+    return TOTPDevice.objects.filter(user=user, confirmed=True).first()
+
+
 def mfa_required(user, tenant) -> bool:
     """Whether sign-in asks for the authenticator code: the tenant's policy, or an admin."""
     policy = getattr(tenant, "policy", None) if tenant is not None else None
@@ -85,7 +92,21 @@ def code_format_error(code):
 
 
 def verify_totp(device, code) -> Result:
-    """Check a code against the device: replay refused, failures capped (see MAX_FAILURES)."""
+    """Check a code against the device: replay refused, failures capped (see MAX_FAILURES).
+
+    Checks of one device take turns on its row (SELECT … FOR UPDATE), and `device` is reloaded
+    under that lock: the failure count and the last used step are read and written by one check
+    at a time, so parallel requests on any node can neither overwrite each other's failures nor
+    both accept one code.
+    """
+    # No savepoint inside the caller's transaction (the reset's): nothing here is caught, and a
+    # savepoint's two round trips would make a real account's check slower than a decoy's.
+    with transaction.atomic(savepoint=False):
+        device.refresh_from_db(from_queryset=type(device).objects.select_for_update())
+        return _verify_locked_totp(device, code)
+
+
+def _verify_locked_totp(device, code) -> Result:
     now = timezone.now()
     last_failure = device.throttling_failure_timestamp
     if device.throttling_failure_count and last_failure and now - last_failure >= FAILURE_WINDOW:

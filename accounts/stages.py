@@ -1,9 +1,7 @@
 from allauth.account.stages import LoginStage
 from allauth.core.internal.httpkit import headed_redirect_response
 
-from recovery.services import authenticator_device
-
-from .otp import mfa_required
+from .otp import authenticator_device, mfa_required
 
 
 class OTPStage(LoginStage):

@@ -8,9 +8,8 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 
-from recovery.services import authenticator_device
-
 from .forms import OTPCodeForm
+from .otp import authenticator_device
 from .stages import OTPStage
 
 

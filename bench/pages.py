@@ -56,7 +56,7 @@ def oidc_token(user):
     from django.utils import timezone
 
     try:  # the portal's one way to make a tenant's client, where it exists
-        from accounts.oidc import register_client
+        from sso.oidc import register_client
 
         client, _secret = register_client(tenant=user.tenant, name="bench",
                                           redirect_uris=["https://rp.example/cb"])

@@ -1,9 +1,11 @@
-"""App config of the admin: our site (portal.admin_site) is the default admin.site.
+"""App configs: the portal's own (the wiring layer) and the admin's, whose site
+(portal.admin_site) is the default admin.site.
 
 Kept apart from portal/admin_site.py because an AppConfig module is imported before the models
 are ready, and the site imports django-two-factor-auth, which needs them.
 """
 
+from django.apps import AppConfig
 from django.contrib.admin.apps import AdminConfig
 
 # Registered by the libraries we use, but not tenant-scoped: an org admin must never get a
@@ -27,6 +29,12 @@ def drop_unscoped_admins(site):
             continue
         if site.is_registered(model):
             site.unregister(model)
+
+
+class PortalConfig(AppConfig):
+    """The wiring layer as an app, for its management commands (seed_demo); it has no models."""
+
+    name = "portal"
 
 
 class PortalAdminConfig(AdminConfig):

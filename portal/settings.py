@@ -66,7 +66,10 @@ INSTALLED_APPS = [
     "audit",
     "outbox",
     "accounts",
+    "sso",
     "recovery",
+    # Wiring only (no models): the seed_demo command.
+    "portal.apps.PortalConfig",
 ]
 
 MIDDLEWARE = [
@@ -181,6 +184,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.purge_ended_sessions",
         "schedule": crontab(minute=45, hour=18),  # 03:45 in Japan
     },
+    # Every sign-in name typed at the reset leaves a counter row (decoys too).
+    "reset-counters-purge-daily": {
+        "task": "recovery.tasks.purge_reset_counters",
+        "schedule": crontab(minute=50, hour=18),  # 03:50 in Japan
+    },
 }
 
 # --- Outbox (outbox.mail) -------------------------------------------------------------------
@@ -241,9 +249,9 @@ USERSESSIONS_TRACK_ACTIVITY = False
 
 # --- OpenID Connect provider (allauth.idp.oidc) ----------------------------------------------
 # Each tenant host is its own issuer (the request's root URL) and signs with its own keys, kept
-# in the database (tenants.TenantSigningKey; rotate: `manage.py rotate_oidc_signing_key SLUG`).
+# in the database (sso.models.TenantSigningKey; rotate: `manage.py rotate_oidc_signing_key SLUG`).
 # allauth needs no key at start-up, so IDP_OIDC_PRIVATE_KEY(S) stay unset and are never read.
-IDP_OIDC_ADAPTER = "accounts.oidc.OIDCAdapter"
+IDP_OIDC_ADAPTER = "sso.oidc.OIDCAdapter"
 IDP_OIDC_ROTATE_REFRESH_TOKEN = True
 IDP_OIDC_REFRESH_TOKEN_EXPIRES_IN = env.int("OIDC_REFRESH_TOKEN_EXPIRES_IN", default=30 * 24 * 3600)
 
@@ -290,7 +298,11 @@ def _totp_issuer(device):
 
 
 OTP_TOTP_ISSUER = _totp_issuer
-OTP_TOTP_TOLERANCE = 1
+# Each device accepts one step either side of the server's clock (its `tolerance`, 1, as
+# RFC 6238 §5.2 recommends). Syncing would store the step a code matched as the device's drift:
+# one code a step ahead moved the window forward for good, so the previous step's code (typed
+# just as it changed) was refused, and a further code ahead moved it again.
+OTP_TOTP_SYNC = False
 
 # --- Security headers -----------------------------------------------------------------------
 X_FRAME_OPTIONS = "DENY"

@@ -25,7 +25,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     # OpenID Connect provider: our tenant checks first, then allauth's endpoints (same paths).
-    path("", include("accounts.oidc_urls")),
+    path("", include("sso.urls")),
     path("", include("allauth.idp.urls")),
 ]
 

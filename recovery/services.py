@@ -150,10 +150,6 @@ def pending_authenticator(user, device_id):
     return TOTPDevice.objects.filter(pk=device_id, user=user, confirmed=False).first()
 
 
-def authenticator_device(user):
-    return TOTPDevice.objects.filter(user=user, confirmed=True).first()
-
-
 @transaction.atomic
 def confirm_authenticator(device, *, request=None) -> TOTPDevice:
     """Make a device whose code was just verified the user's one authenticator."""

@@ -1,6 +1,8 @@
 from allauth.account.stages import LoginStage
 from allauth.core.internal.httpkit import headed_redirect_response
 
+from accounts.otp import authenticator_device
+
 from . import policy, services
 
 
@@ -29,7 +31,7 @@ class NudgeStage(LoginStage):
         # factor: django-otp's user_logged_in receiver then marks the session verified.
         device_id = self.state.get("otp_device_id")
         if device_id:
-            device = services.authenticator_device(self.login.user)
+            device = authenticator_device(self.login.user)
             if device is not None and device.pk == device_id:
                 self.login.user.otp_device = device
         return super().exit()

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from accounts.otp import AuthenticatorCodeForm
+from accounts.otp import AuthenticatorCodeForm, authenticator_device
 
 from . import policy, services
 from .forms import MethodChoiceForm, SecurityQuestionsForm
@@ -263,7 +263,7 @@ def authenticator_code(request):
 @never_cache
 @registrant_required
 def authenticator_done(request):
-    if services.authenticator_device(request.registrant.user) is None:
+    if authenticator_device(request.registrant.user) is None:
         return redirect("recovery_authenticator")
     return _page(request, "recovery/done.html", method=services.AUTHENTICATOR)
 

@@ -1,42 +1,15 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
-from . import signing_keys
 from .admin_scoping import TenantScopedAdmin, TenantScopedInline, admin_tenant
-from .models import Tenant, TenantHost, TenantPolicy, TenantSigningKey
+from .models import Tenant, TenantHost, TenantPolicy
 
 
 class TenantHostInline(TenantScopedInline):
     model = TenantHost
     extra = 1
-
-
-class SigningKeyInline(TenantScopedInline):
-    """The tenant's SSO signing keys by key ID, for platform operators: never the private key."""
-
-    model = TenantSigningKey
-    fields = readonly_fields = ("kid", "created_at", "retire_at", "state")
-    extra = 0
-    can_delete = False
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).published()
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    @admin.display(description=_("state"))
-    def state(self, key):
-        if key.retire_at is None:
-            return _("signs new ID tokens")
-        return _("replaced: published until tokens it signed expire")
 
 
 @admin.register(Tenant)
@@ -47,24 +20,11 @@ class TenantAdmin(TenantScopedAdmin):
     org_admin_can_add = org_admin_can_change = org_admin_can_delete = False
     list_display = ("name", "slug", "is_active", "primary_host", "created_at")
     search_fields = ("name", "slug")
-    inlines = [TenantHostInline, SigningKeyInline]
-    actions = ["rotate_signing_key"]
+    inlines = [TenantHostInline]  # sso.admin adds the signing keys
 
     @admin.display(description=_("host name"))
     def primary_host(self, tenant):
         return tenant.primary_host
-
-    @admin.action(description=_("Rotate the SSO signing key"), permissions=["change"])
-    def rotate_signing_key(self, request, queryset):
-        # Platform operators only (org admins cannot change their tenant here).
-        for tenant in queryset:
-            key = signing_keys.rotate_signing_key(tenant)
-            until = timezone.localtime(key.created_at + signing_keys.retirement_delay())
-            self.message_user(request, _(
-                "%(tenant)s: new signing key %(kid)s. The previous key stays published until "
-                "%(time)s, for the ID tokens it signed."
-            ) % {"tenant": tenant, "kid": key.kid, "time": date_format(until, "SHORT_DATETIME_FORMAT")},
-                messages.SUCCESS)
 
 
 @admin.register(TenantPolicy)

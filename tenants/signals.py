@@ -3,7 +3,6 @@ from django.dispatch import receiver
 
 from .models import Tenant, TenantHost, TenantPolicy
 from .resolution import clear_cache
-from .signing_keys import create_signing_key
 
 
 @receiver([post_save, post_delete], sender=Tenant)
@@ -18,9 +17,3 @@ def give_new_tenant_a_policy(sender, instance, created, raw=False, **kwargs):
     if created and not raw:
         TenantPolicy.objects.get_or_create(tenant=instance)
 
-
-@receiver(post_save, sender=Tenant)
-def give_new_tenant_a_signing_key(sender, instance, created, raw=False, **kwargs):
-    # Here rather than in create_tenant: a tenant added in the admin needs its key as well.
-    if created and not raw:
-        create_signing_key(instance)

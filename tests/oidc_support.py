@@ -5,7 +5,7 @@ import hashlib
 import secrets
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from accounts.oidc import register_client
+from sso.oidc import register_client
 from tests.conftest import PASSWORD
 
 REDIRECT_URI = "http://127.0.0.1:8765/callback"

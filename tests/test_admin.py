@@ -11,10 +11,10 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 import audit
 from accounts.models import User
-from accounts.oidc import register_client
 from audit.models import AuditEvent
 from outbox.models import OutboxEmail
 from recovery.models import SecurityQuestion
+from sso.oidc import register_client
 from tenants.admin_scoping import TenantScopedAdmin
 from tenants.models import Tenant, TenantPolicy
 

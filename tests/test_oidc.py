@@ -13,9 +13,9 @@ from django.core.management import call_command
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from accounts.oidc import OIDCAdapter
 from recovery import services
-from tenants.signing_keys import rotate_signing_key
+from sso.oidc import OIDCAdapter
+from sso.signing_keys import rotate_signing_key
 from tests.conftest import PASSWORD, client_for, sign_in
 from tests.oidc_support import (
     REDIRECT_URI,

@@ -9,7 +9,7 @@ import pytest
 from allauth.idp.oidc.models import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tenants.models import TenantOIDCClient
+from sso.models import TenantOIDCClient
 from tests.conftest import client_for
 from tests.oidc_support import make_client
 

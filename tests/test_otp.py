@@ -7,7 +7,7 @@ import pyotp
 import pytest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.otp import MAX_FAILURES, Result, verify_totp
+from accounts.otp import MAX_FAILURES, Result, authenticator_device, verify_totp
 from audit.models import AuditEvent
 from tests.conftest import client_for, sign_in
 
@@ -193,8 +193,6 @@ def code_field(response):
 def test_every_page_that_asks_for_the_code_shows_the_same_field_and_messages(
     mfa_user, make_user, make_tenant
 ):
-    from recovery import services
-
     from .test_registration import CODE, in_nudge, scan_page
     from .test_reset import VERIFY, begin, register_app
 
@@ -233,4 +231,4 @@ def test_every_page_that_asks_for_the_code_shows_the_same_field_and_messages(
         assert len(set(answers.values())) == 1, answers
         assert message in answers["reset"]
         assert not typed or typed not in answers["reset"]  # a refused code is never shown back
-    assert services.authenticator_device(newcomer) is None
+    assert authenticator_device(newcomer) is None

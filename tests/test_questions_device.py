@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django_otp import DEVICE_ID_SESSION_KEY, devices_for_user, match_token, user_has_device
 from django_otp.models import Device
 
+from accounts.otp import authenticator_device
 from recovery import services
 from recovery.models import SecurityQuestion, SecurityQuestionsDevice
 
@@ -49,7 +50,7 @@ def test_match_token_neither_raises_nor_accepts_anything_for_security_questions(
 def test_match_token_still_finds_the_authenticator_beside_the_questions(user):
     register_questions(user)
     totp = register_app(user)
-    assert match_token(user, totp.now()) == services.authenticator_device(user)
+    assert match_token(user, totp.now()) == authenticator_device(user)
     # Even the right answers, handed over as a token, prove nothing to django-otp.
     assert match_token(user, right_answers(user)) is None
 
@@ -60,7 +61,7 @@ def test_devices_for_user_lists_second_factors_only(user):
     assert list(devices_for_user(user, confirmed=None)) == []
     assert not user_has_device(user, confirmed=None)
     register_app(user)
-    assert list(devices_for_user(user, confirmed=None)) == [services.authenticator_device(user)]
+    assert list(devices_for_user(user, confirmed=None)) == [authenticator_device(user)]
     # Not a django-otp device at all, so it has no persistent id that django_otp.login() could
     # put in a session: nothing can make a session verified with it.
     assert not isinstance(services.questions_device(user), Device)

@@ -14,6 +14,7 @@ from django.contrib.auth.hashers import identify_hasher
 from PIL import Image
 from pyzbar.pyzbar import decode as zbar_decode
 
+from accounts.otp import authenticator_device
 from audit.models import AuditEvent
 from recovery import services
 from recovery.models import SecurityAnswer, SecurityQuestion, SecurityQuestionsDevice
@@ -215,7 +216,7 @@ def test_authenticator_with_qr_and_manual_key_then_code(tenant, user, caplog, tm
     assert client.post(FINISH)["Location"] == "/security-info/"
     assert "_auth_user_id" in client.session
 
-    confirmed = services.authenticator_device(user)
+    confirmed = authenticator_device(user)
     assert confirmed is not None
     assert not services.verify_authenticator_code(confirmed, code)  # the same code twice: refused
     # The secret is never shown again, and never logged.
@@ -238,7 +239,7 @@ def test_malformed_codes_get_a_message_next_to_the_field(tenant, user, code, mes
     page = client.post(CODE, {"code": code})
     assert page.status_code == 200
     assert message in field_errors(page, "code")
-    assert services.authenticator_device(user) is None
+    assert authenticator_device(user) is None
     assert client.session["recovery_authenticator_setup"]["failures"] == 0  # not a guess
 
 
@@ -251,7 +252,7 @@ def test_a_code_typed_in_full_width_digits_with_a_space_is_accepted(tenant, user
     typed = (code[:3] + "　" + code[3:]).translate(str.maketrans("0123456789", "０１２３４５６７８９"))
     response = client.post(CODE, {"code": typed})
     assert response.status_code == 302
-    assert services.authenticator_device(user) is not None
+    assert authenticator_device(user) is not None
 
 
 def wrong_code_for(secret):
@@ -269,7 +270,7 @@ def test_wrong_codes_then_a_new_secret_after_five(tenant, user):
     for _ in range(4):
         page = client.post(CODE, {"code": wrong})
         assert "コードが正しくありません" in field_errors(page, "code")
-    assert services.authenticator_device(user) is None
+    assert authenticator_device(user) is None
     restarted = client.post(CODE, {"code": wrong})
     assert restarted["Location"] == SCAN
     page = client.get(SCAN)
@@ -293,7 +294,7 @@ def test_an_expired_setup_is_refused_next_to_the_field(tenant, user):
     session.save()
     page = client.post(CODE, {"code": pyotp.TOTP(secret).now()})
     assert "有効期限" in field_errors(page, "code")
-    assert services.authenticator_device(user) is None
+    assert authenticator_device(user) is None
     assert client.get(SCAN)["Location"] == AUTHENTICATOR
 
 
@@ -316,7 +317,7 @@ def test_mfa_nudge_registers_the_app_and_verifies_the_session(make_tenant, make_
     client.post(CODE, {"code": pyotp.TOTP(secret).now()})
     assert client.post(FINISH)["Location"] == "/"
     assert "_auth_user_id" in client.session
-    assert client.session.get("otp_device_id") == services.authenticator_device(user).persistent_id
+    assert client.session.get("otp_device_id") == authenticator_device(user).persistent_id
 
 
 @pytest.mark.django_db

@@ -5,6 +5,7 @@ import time
 import pytest
 from django.utils import timezone
 
+from accounts.otp import authenticator_device
 from audit.models import AuditEvent
 from recovery import services, status
 
@@ -138,7 +139,7 @@ def test_authenticator_cannot_be_removed_when_sign_in_needs_it(make_tenant, make
     assert 'action="/security-info/remove/authenticator/"' not in page.text
     response = client.post(INFO + "remove/authenticator/", follow=True)
     assert "認証アプリが必要です" in response.text
-    assert services.authenticator_device(user) is not None
+    assert authenticator_device(user) is not None
 
 
 @pytest.mark.django_db

@@ -26,11 +26,11 @@ from django.urls import reverse
 import audit
 from accounts.models import User
 from accounts.notifications import invite_user
-from accounts.oidc import OIDCAdapter, register_client
 from accounts.services import provision_user
 from audit.models import AuditEvent
 from outbox.mail import build_message
 from outbox.models import OutboxEmail
+from sso.oidc import OIDCAdapter, register_client
 from tenants.models import Tenant
 
 from ..conftest import PASSWORD, client_for, sign_in
@@ -375,7 +375,7 @@ def test_each_users_oidc_claims_carry_the_address_for_their_own_tenant(twins, te
     scopes = ["openid", "email", "profile"]
     for user, host in zip(twins, (tenant, other_tenant), strict=True):
         client, _secret = register_client(tenant=host, name="App", redirect_uris=["https://app.example/cb"])
-        # Userinfo answers on the tenant's own host only (accounts.oidc.token_is_usable_here).
+        # Userinfo answers on the tenant's own host only (sso.oidc.token_is_usable_here).
         request = RequestFactory().get("/identity/o/api/userinfo", HTTP_HOST=f"{host.slug}.localhost")
         request.tenant = host
         with context.request_context(request):

@@ -17,8 +17,9 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
-from tenants.models import Tenant, TenantSigningKey
-from tenants.signing_keys import new_private_key_pem, rotate_signing_key
+from sso.models import TenantSigningKey
+from sso.signing_keys import new_private_key_pem, rotate_signing_key
+from tenants.models import Tenant
 from tests.conftest import PASSWORD, client_for
 from tests.oidc_support import make_client, tokens_for
 
@@ -148,9 +149,12 @@ def test_a_new_tenant_gets_its_own_key(db):
 
 
 def test_tenants_from_before_get_their_own_key_from_the_data_migration(tenant, other_tenant):
-    from django.apps import apps
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
 
     migration = importlib.import_module("tenants.migrations.0004_signing_keys_for_existing_tenants")
+    # The models as the migration sees them (the key model was in tenants then; same table).
+    apps = MigrationLoader(connection).project_state(("tenants", "0003_tenant_signing_key")).apps
     kept = TenantSigningKey.objects.get(tenant=other_tenant).kid
     TenantSigningKey.objects.filter(tenant=tenant).delete()  # as before the migration
     assert jwks("demo.localhost")["keys"] == []

@@ -9,6 +9,7 @@ from PIL import Image
 from playwright.sync_api import expect
 from pyzbar.pyzbar import decode as zbar_decode
 
+from accounts.otp import authenticator_device
 from audit.models import AuditEvent
 from recovery import services
 from recovery.models import SecurityAnswer
@@ -124,7 +125,7 @@ def test_3_pc_shows_a_qr_code_the_phone_scans(open_page, shots, tenant, user):
     assert path_of(page) == "/security-info/"
     shots(page, "security-info")
     # The phone holds the very key of the employee's authenticator.
-    assert services.authenticator_secret(services.authenticator_device(user)) == totp.secret
+    assert services.authenticator_secret(authenticator_device(user)) == totp.secret
 
 
 PHONE_TEXT = {

@@ -3,8 +3,8 @@
 allauth has no hook to restrict which users or hosts may use a client, so each endpoint that
 names a client refuses a client of another tenant before allauth sees the request. Tokens are
 checked where the library has resolved them, never by reading the request again here: userinfo
-is allauth's own view (the check is in accounts.oidc.OIDCAdapter.get_claims), revocation runs
-allauth's validator with the portal's rules (accounts.oidc.RevocationValidator).
+is allauth's own view (the check is in sso.oidc.OIDCAdapter.get_claims), revocation runs
+allauth's validator with the portal's rules (sso.oidc.RevocationValidator).
 """
 
 import json
@@ -30,11 +30,10 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from oauthlib.oauth2 import RevocationEndpoint
 from oauthlib.oauth2.rfc6749 import errors
 
-from recovery.services import authenticator_device
+from accounts.backends import user_belongs_to_request
+from accounts.otp import authenticator_device, mfa_required
 
 from . import oidc
-from .backends import user_belongs_to_request
-from .otp import mfa_required
 
 
 def _client(client_id):
@@ -210,7 +209,7 @@ def token(request):
 @csrf_exempt
 def revoke(request):
     """RFC 7009 revocation, with allauth's client authentication and oauthlib's endpoint, but
-    only the client that holds a token may revoke it (accounts.oidc.RevocationValidator)."""
+    only the client that holds a token may revoke it (sso.oidc.RevocationValidator)."""
     if request.method != "POST":
         return _oauth_error("invalid_request", "Use POST.", 405)
     endpoint = RevocationEndpoint(oidc.RevocationValidator())

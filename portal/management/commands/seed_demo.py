@@ -3,8 +3,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import User
-from accounts.oidc import register_client
 from accounts.services import provision_user
+from sso.oidc import register_client
 from tenants.models import Tenant
 from tenants.services import create_tenant
 

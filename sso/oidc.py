@@ -1,6 +1,6 @@
 """The portal as an OpenID Connect provider (allauth.idp.oidc): the rules in one place.
 
-- Clients belong to a tenant (tenants.TenantOIDCClient) and work only on that tenant's hosts,
+- Clients belong to a tenant (sso.models.TenantOIDCClient) and work only on that tenant's hosts,
   for that tenant's users (client_is_usable_here, OIDCAdapter.get_user_by_sub).
 - A tenant is one issuer, its canonical URL (tenant_url), on whichever of its host names the
   request came (OIDCAdapter.get_issuer); discovery names every endpoint there too.
@@ -8,7 +8,7 @@
   library itself found for the bearer token, however it was sent (OIDCAdapter.get_claims), and a
   token is revoked only by the client it was issued to (RevocationValidator).
 - Each tenant signs its ID tokens with its own keys and publishes only those
-  (OIDCAdapter.list_private_keys, tenants.signing_keys).
+  (OIDCAdapter.list_private_keys, sso.signing_keys).
 - How the user signed in (amr, auth_time) is captured when the code is issued
   (remember_sign_in) and carried to the ID token through the code, then the refresh token.
 """
@@ -29,11 +29,11 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 from oauthlib.oauth2.rfc6749.errors import InvalidTokenError
 
-from tenants.models import TenantOIDCClient
+from accounts.backends import user_belongs_to_request
 from tenants.resolution import tenant_url
-from tenants.signing_keys import private_keys_of
 
-from .backends import user_belongs_to_request
+from .models import TenantOIDCClient
+from .signing_keys import private_keys_of
 
 SCOPE_CHOICES = ["openid", "profile", "email"]
 # Where the sign-in facts travel on the Django request of the token endpoint.
@@ -233,7 +233,7 @@ class OIDCAdapter(DefaultOIDCAdapter):
 # --- revocation (RFC 7009) ----------------------------------------------------------------
 
 class RevocationValidator(OAuthLibRequestValidator):
-    """allauth's validator for oauthlib's revocation endpoint (accounts.oidc_views.revoke).
+    """allauth's validator for oauthlib's revocation endpoint (sso.views.revoke).
 
     allauth authenticates the client; the client must be one of this host's tenant. allauth's
     revoke_token deletes a token whoever asks; here only the client it was issued to revokes it

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from sso.signing_keys import retirement_delay, rotate_signing_key
 from tenants.models import Tenant
-from tenants.signing_keys import retirement_delay, rotate_signing_key
 
 
 class Command(BaseCommand):

@@ -1,7 +1,10 @@
-"""Django admin for SSO clients: a tenant's admins register their own applications.
+"""Django admin for SSO: a tenant's admins register their own applications; platform operators
+see and rotate each tenant's signing keys.
 
 Replaces allauth's Client/Token admin (which shows every tenant's rows and puts the secret in a
 message cookie). The secret of a new client is shown once on its own page, never stored in clear.
+The tenant admin (tenants.admin.TenantAdmin) gains the signing keys here, so tenants knows
+nothing of SSO.
 """
 
 from urllib.parse import urlsplit
@@ -12,11 +15,16 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
-from tenants.admin_scoping import TenantScopedAdmin
+from tenants.admin import TenantAdmin
+from tenants.admin_scoping import TenantScopedAdmin, TenantScopedInline
 from tenants.models import Tenant
 
+from . import signing_keys
+from .models import TenantSigningKey
 from .oidc import SCOPE_CHOICES, new_client_secret, save_client
 
 LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
@@ -153,7 +161,7 @@ class TenantClientAdmin(TenantScopedAdmin):
             **self.admin_site.each_context(request), "client": client, "secret": secret,
             "opts": self.model._meta, "title": _("Client secret"),
         }
-        response = TemplateResponse(request, "admin/accounts/oidc_client_secret.html", context)
+        response = TemplateResponse(request, "admin/sso/oidc_client_secret.html", context)
         response["Cache-Control"] = "no-store"
         return response
 
@@ -169,8 +177,53 @@ class TenantClientAdmin(TenantScopedAdmin):
         return self._show_secret(request, client, secret)
 
 
+class SigningKeyInline(TenantScopedInline):
+    """The tenant's SSO signing keys by key ID, for platform operators: never the private key."""
+
+    model = TenantSigningKey
+    fields = readonly_fields = ("kid", "created_at", "retire_at", "state")
+    extra = 0
+    can_delete = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).published()
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("state"))
+    def state(self, key):
+        if key.retire_at is None:
+            return _("signs new ID tokens")
+        return _("replaced: published until tokens it signed expire")
+
+
+class TenantWithSigningKeysAdmin(TenantAdmin):
+    inlines = [*TenantAdmin.inlines, SigningKeyInline]
+    actions = [*TenantAdmin.actions, "rotate_signing_key"]
+
+    @admin.action(description=_("Rotate the SSO signing key"), permissions=["change"])
+    def rotate_signing_key(self, request, queryset):
+        # Platform operators only (org admins cannot change their tenant here).
+        for tenant in queryset:
+            key = signing_keys.rotate_signing_key(tenant)
+            until = timezone.localtime(key.created_at + signing_keys.retirement_delay())
+            self.message_user(request, _(
+                "%(tenant)s: new signing key %(kid)s. The previous key stays published until "
+                "%(time)s, for the ID tokens it signed."
+            ) % {"tenant": tenant, "kid": key.kid, "time": date_format(until, "SHORT_DATETIME_FORMAT")},
+                messages.SUCCESS)
+
+
 def register(site=admin.site):
     for model in (Client, Token):
         if site.is_registered(model):
             site.unregister(model)
     site.register(Client, TenantClientAdmin)
+    # tenants.admin registered TenantAdmin; the same admin with the signing keys replaces it.
+    if site.is_registered(Tenant):
+        site.unregister(Tenant)
+    site.register(Tenant, TenantWithSigningKeysAdmin)

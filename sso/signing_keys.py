@@ -1,6 +1,6 @@
 """Each tenant's own ID-token signing keys: made, rotated and handed to allauth here only.
 
-allauth asks its adapter for the keys (accounts.oidc.OIDCAdapter.list_private_keys, used for the
+allauth asks its adapter for the keys (sso.oidc.OIDCAdapter.list_private_keys, used for the
 JWKS, for signing and for checking an id_token_hint); the adapter passes the request's tenant to
 private_keys_of(). Nothing reads IDP_OIDC_PRIVATE_KEYS.
 """
@@ -16,7 +16,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from .models import Tenant, TenantSigningKey
+from tenants.models import Tenant
+
+from .models import TenantSigningKey
 
 KEY_SIZE = 2048  # RS256, the only algorithm allauth signs with
 

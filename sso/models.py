@@ -1,0 +1,62 @@
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from tenants.models import Tenant
+
+
+class TenantOIDCClient(models.Model):
+    """Which tenant an OpenID Connect client (allauth's Client) belongs to.
+
+    A client works only on its tenant's hosts and only for that tenant's users.
+    """
+
+    client = models.OneToOneField(
+        "allauth_idp_oidc.Client", on_delete=models.CASCADE, primary_key=True,
+        related_name="tenant_link",
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="oidc_clients")
+
+    class Meta:
+        # The table it had in tenants/, where the model was first made (sso/migrations/0001).
+        db_table = "tenants_tenantoidcclient"
+        verbose_name = _("application (SSO client)")
+        verbose_name_plural = _("applications (SSO clients)")
+
+    def __str__(self):
+        return f"{self.client_id} ({self.tenant.slug})"
+
+
+class TenantSigningKeyQuerySet(models.QuerySet):
+    def published(self):
+        """Keys in the tenant's JWKS: the signing one and those retiring (not yet retired)."""
+        return self.filter(models.Q(retire_at__isnull=True) | models.Q(retire_at__gt=timezone.now()))
+
+
+class TenantSigningKey(models.Model):
+    """An RSA key that signs one tenant's ID tokens (the portal as OpenID provider).
+
+    The newest key signs; a replaced key stays published until `retire_at` (the ID-token
+    lifetime after its replacement), so the tokens it signed still verify. Made by
+    sso.signing_keys; the private key is never shown (admin, logs, command output).
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="signing_keys")
+    kid = models.CharField(_("key ID"), max_length=64, unique=True, editable=False)
+    private_key_pem = models.TextField(editable=False)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    retire_at = models.DateTimeField(
+        _("published until"), null=True, blank=True, editable=False,
+        help_text=_("Empty while the key is in use; set when a newer key replaces it."),
+    )
+
+    objects = TenantSigningKeyQuerySet.as_manager()
+
+    class Meta:
+        db_table = "tenants_tenantsigningkey"  # see TenantOIDCClient
+        verbose_name = _("SSO signing key")
+        verbose_name_plural = _("SSO signing keys")
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.kid
