@@ -1,7 +1,8 @@
 from allauth.account.adapter import DefaultAccountAdapter
 from django.db import transaction
 
-from . import audit
+import audit
+
 from .notifications import notify_password_changed
 
 

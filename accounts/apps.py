@@ -10,6 +10,7 @@ class AccountsConfig(AppConfig):
         from . import (  # noqa: F401
             backends,
             checks,
+            notifications,
             ratelimit,
             signals,
             usersessions,
@@ -19,3 +20,4 @@ class AccountsConfig(AppConfig):
         backends.check_compat()
         usersessions.install()
         ratelimit.install()
+        notifications.register_mail_kinds()

@@ -1,6 +1,6 @@
 """E-mails the portal owes users. The one entry point for every flow that must tell someone.
 
-Each function records the e-mail in the outbox (accounts.mail) in the caller's transaction and
+Each function records the e-mail in the outbox (outbox.mail) in the caller's transaction and
 hands delivery to Celery after commit. Each returns the OutboxEmail row, or None when nothing
 is owed (reminders switched off, sent recently, inactive user).
 """
@@ -8,11 +8,13 @@ is owed (reminders switched off, sent recently, inactive user).
 from datetime import timedelta
 
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
+from outbox import kinds, mail
 from recovery.models import RecoveryProfile
 
-from . import mail
+from .invites import invite_path
 
 
 def remind_to_register(user):
@@ -33,7 +35,7 @@ def remind_to_register(user):
             return None
         profile.last_reminder_at = now
         profile.save(update_fields=["last_reminder_at"])
-        return mail.queue(mail.REMINDER, user=user)
+        return mail.queue(kinds.REMINDER, user=user)
 
 
 def notify_password_changed(user, *, how="reset"):
@@ -41,7 +43,7 @@ def notify_password_changed(user, *, how="reset"):
     if not user.is_active:
         return None
     return mail.queue(
-        mail.PASSWORD_CHANGED, user=user,
+        kinds.PASSWORD_CHANGED, user=user,
         context={"how": how, "changed_at": timezone.now().isoformat()},
     )
 
@@ -54,4 +56,28 @@ def invite_user(user, *, dedupe_key=None):
     """
     if not user.is_active or user.tenant_id is None:
         return None
-    return mail.queue(mail.INVITE, user=user, dedupe_key=dedupe_key)
+    return mail.queue(kinds.INVITE, user=user, dedupe_key=dedupe_key)
+
+
+# --- What the outbox needs to know about these e-mails (registered by AccountsConfig.ready) ---
+
+def _sign_in_path(row):
+    return reverse("account_login")
+
+
+def _invitation_wanted(row):
+    # Once a password is set the invitation has done its job; its link would be a reset.
+    return kinds.recipient_active(row) and not row.user.has_usable_password()
+
+
+def _digest_wanted(row):
+    return row.user is None or (row.user.is_active and row.user.is_staff)
+
+
+def register_mail_kinds():
+    kinds.register(kinds.INVITE, link_path=lambda row: invite_path(row.user),
+                   still_wanted=_invitation_wanted)
+    kinds.register(kinds.PASSWORD_CHANGED, link_path=_sign_in_path)
+    kinds.register(kinds.NEVER_SIGNED_IN, link_path=_sign_in_path)
+    kinds.register(kinds.ADMIN_DIGEST, link_path=lambda row: reverse("admin:index"),
+                   still_wanted=_digest_wanted)

@@ -98,9 +98,10 @@ def main():
     django.setup()
     from django.db import transaction
 
-    from accounts import mail
-    from accounts.models import OutboxEmail, User
+    from accounts.models import User
     from accounts.notifications import remind_to_register
+    from outbox import mail
+    from outbox.models import OutboxEmail
     from portal.celery import app as celery_app
     from recovery.models import RecoveryProfile
     from tenants.services import create_tenant

@@ -63,6 +63,8 @@ INSTALLED_APPS = [
     "allauth.idp.oidc",
     "import_export",
     "tenants",
+    "audit",
+    "outbox",
     "accounts",
     "sso",
     "recovery",
@@ -164,10 +166,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 CELERY_TIMEZONE = "UTC"
 # A web request must not hang on a broker outage: publishing fails fast, the outbox row stays
-# pending and the sweeper sends it later (accounts.mail).
+# pending and the sweeper sends it later (outbox.mail).
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 CELERY_BEAT_SCHEDULE = {
-    "outbox-sweep": {"task": "accounts.tasks.sweep_outbox", "schedule": 60.0},
+    "outbox-sweep": {"task": "outbox.tasks.sweep_outbox", "schedule": 60.0},
     # Monday 09:00 in Japan.
     "admin-digest-weekly": {
         "task": "accounts.tasks.send_admin_digests",
@@ -189,7 +191,7 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-# --- Outbox (accounts.mail) -----------------------------------------------------------------
+# --- Outbox (outbox.mail) -------------------------------------------------------------------
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=6)
 # Retry n waits BASE * 2**(n-1) seconds, at most MAX: 1, 2, 4, 8, 16 minutes by default.
 OUTBOX_RETRY_BASE_SECONDS = env.float("OUTBOX_RETRY_BASE_SECONDS", default=60.0)

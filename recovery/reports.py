@@ -78,7 +78,7 @@ def reset_method_key(methods):
 
 
 def _reset_events(tenant, since):
-    from accounts.models import AuditEvent
+    from audit.models import AuditEvent
 
     events = AuditEvent.objects.filter(created_at__gte=since)
     return events if tenant is None else events.filter(tenant=tenant)

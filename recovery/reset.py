@@ -29,7 +29,7 @@ from django.utils.crypto import salted_hmac
 from django_otp import devices_for_user
 from django_otp.models import ThrottlingMixin
 
-from accounts import audit
+import audit
 from accounts.models import User
 from accounts.notifications import notify_password_changed
 from accounts.otp import authenticator_device

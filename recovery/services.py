@@ -14,7 +14,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import audit, notifications
+import audit
+from accounts import notifications
 
 from .models import RecoveryProfile, SecurityAnswer, SecurityQuestion, SecurityQuestionsDevice
 

@@ -33,6 +33,13 @@ def spreadsheet_safe(value):
     return value
 
 
+class SafeExportMixin:
+    """For django-import-export resources: every exported cell is spreadsheet-safe."""
+
+    def export_field(self, field, instance, **kwargs):
+        return spreadsheet_safe(super().export_field(field, instance, **kwargs))
+
+
 def is_platform_admin(request) -> bool:
     user = request.user
     return bool(user.is_active and user.is_superuser and request.tenant is None)

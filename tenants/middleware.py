@@ -9,7 +9,7 @@ from django.http import HttpResponseForbidden, HttpResponseNotFound
 from django.template.loader import render_to_string
 from django.utils.crypto import salted_hmac
 
-from accounts import audit
+import audit
 from accounts.backends import user_belongs_to_request
 
 from .resolution import PLATFORM, canonical_host, normalise_host, resolve_host

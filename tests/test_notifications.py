@@ -10,11 +10,14 @@ from django.db import transaction
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import audit, mail
-from accounts.models import OutboxEmail, User
+import audit
+from accounts.models import User
 from accounts.notifications import invite_user, notify_password_changed, remind_to_register
 from accounts.services import provision_user
-from accounts.tasks import deliver_due, deliver_email, nudge_never_signed_in, send_admin_digests
+from accounts.tasks import nudge_never_signed_in, send_admin_digests
+from outbox import mail
+from outbox.models import OutboxEmail
+from outbox.tasks import deliver_due, deliver_email
 from portal.celery import app as celery_app
 from recovery.models import RecoveryProfile
 

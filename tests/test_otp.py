@@ -7,8 +7,8 @@ import pyotp
 import pytest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import AuditEvent
 from accounts.otp import MAX_FAILURES, Result, authenticator_device, verify_totp
+from audit.models import AuditEvent
 from tests.conftest import client_for, sign_in
 
 

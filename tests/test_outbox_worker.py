@@ -25,11 +25,11 @@ from django.conf import settings as django_settings
 from django.db import connections, transaction
 from django.db.models import F
 
-from accounts import mail
-from accounts.models import OutboxEmail
 from accounts.notifications import notify_password_changed, remind_to_register
 from accounts.services import provision_user  # no password: no slow hashing per user
-from accounts.tasks import deliver_email, sweep_outbox
+from outbox import kinds, mail
+from outbox.models import OutboxEmail
+from outbox.tasks import deliver_email, sweep_outbox
 from portal.celery import app as celery_app
 
 from .conftest import client_for, sign_in
@@ -152,13 +152,34 @@ def test_the_same_task_delivered_many_times_sends_each_email_once(tenant, make_u
 def test_a_burst_of_skips_is_delivered_once_each_while_the_worker_runs(tenant, make_user, smtp):
     users = [provision_user(tenant=tenant, email=f"burst{i}@demo.example") for i in range(40)]
     with worker(pool="threads", concurrency=2):
-        for user in users:  # each skip its own transaction; tasks are coalesced (accounts.mail.kick)
+        for user in users:  # each skip its own transaction; tasks are coalesced (outbox.mail.kick)
             with transaction.atomic():
                 remind_to_register(user)
         smtp.handler.wait_for(40)
         wait_until(lambda: states() == ["sent"] * 40)
         time.sleep(0.5)
     assert sorted(rcpt[0] for rcpt, _m in smtp.messages) == sorted(u.email for u in users)
+
+
+def test_tasks_queued_under_their_old_names_before_a_deploy_still_deliver(tenant, smtp):
+    """Messages in Redis from before the outbox was an app of its own name accounts.tasks.*:
+    a worker of the new code runs them (a row queued then is sent, not left to the sweeper)."""
+    old_names = [
+        ("accounts.tasks.deliver_email", lambda row: [row.pk]),
+        ("accounts.tasks.deliver_due", lambda row: []),
+        ("accounts.tasks.sweep_outbox", lambda row: [0]),
+    ]
+    with worker():
+        for number, (task_name, args) in enumerate(old_names):
+            person = provision_user(tenant=tenant, email=f"old{number}@demo.example")
+            # Written as queue() writes it, without the after-commit task of the new code.
+            row = OutboxEmail.objects.create(
+                tenant=tenant, user=person, to_email=person.email, kind=kinds.REMINDER,
+            )
+            celery_app.send_task(task_name, args=args(row))
+            wait_until(lambda row=row: OutboxEmail.objects.get(pk=row.pk).state == "sent")
+        time.sleep(0.5)
+    assert [rcpt for rcpt, _m in smtp.messages] == [[f"old{n}@demo.example"] for n in range(3)]
 
 
 @contextmanager

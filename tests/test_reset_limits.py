@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.models import AuditEvent
+from audit.models import AuditEvent
 from recovery import reset
 from recovery.models import ResetThrottle, SecurityQuestion
 from tests import test_reset as flows

@@ -14,8 +14,8 @@ from django.conf import settings as django_settings
 from django.db import connections
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import AuditEvent
 from accounts.otp import Result, verify_totp
+from audit.models import AuditEvent
 from recovery import reset, services
 from recovery.models import SecurityQuestionsDevice
 

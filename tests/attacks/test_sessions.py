@@ -18,7 +18,8 @@ import requests
 from django.contrib.sessions.models import Session
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import AuditEvent, User
+from accounts.models import User
+from audit.models import AuditEvent
 from tests.conftest import PASSWORD, client_for, sign_in
 from tests.oidc_support import REDIRECT_URI, authorize_url, make_client
 from tests.test_nudge import register_questions

@@ -4,7 +4,8 @@ queue() writes the row in the caller's transaction and, after commit, kick() mak
 delivery task is on its way (one for a burst); deliver() claims due rows (row lock, SKIP LOCKED)
 and sends each at most once, backing off exponentially on SMTP errors until OUTBOX_MAX_ATTEMPTS;
 sweep() re-queues rows whose delivery is overdue, so a broker outage or a lost task delays an
-e-mail but never loses it. accounts.tasks wraps these as Celery tasks.
+e-mail but never loses it. outbox.tasks wraps these as Celery tasks; outbox.kinds says, for
+each kind of e-mail, where its link goes and when it is no longer wanted.
 """
 
 import logging
@@ -20,22 +21,15 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, When
 from django.template.loader import render_to_string
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from tenants.resolution import public_url, tenant_url
 
-from .invites import invite_path
+from . import kinds
 from .models import OutboxEmail
 
 logger = logging.getLogger(__name__)
-
-REMINDER = "reminder"
-PASSWORD_CHANGED = "password_changed"
-INVITE = "invite"
-NEVER_SIGNED_IN = "never_signed_in"
-ADMIN_DIGEST = "admin_digest"
 
 # A retry's task may reach the worker a moment before the row's next_attempt_at (clock skew
 # between workers). Kept small: an earlier duplicate must not hammer a refusing server.
@@ -241,14 +235,11 @@ def _describe(exc) -> str:
 
 
 def still_wanted(row) -> bool:
-    if row.kind == ADMIN_DIGEST:
-        return row.user is None or (row.user.is_active and row.user.is_staff)
-    if row.user is None or not row.user.is_active:
-        return False
-    if row.kind == INVITE:
-        # Once a password is set the invitation has done its job; its link would be a reset.
-        return not row.user.has_usable_password()
-    return True
+    try:
+        kind = kinds.registered(row.kind)
+    except LookupError:  # not sendable either: build_message fails the row with the reason
+        return kinds.recipient_active(row)
+    return kind.still_wanted(row)
 
 
 def sweep(overdue_seconds=None) -> int:
@@ -269,26 +260,9 @@ def sweep(overdue_seconds=None) -> int:
 
 # --- Rendering ------------------------------------------------------------------------------
 
-def _registration_path():
-    try:
-        return reverse("recovery_security_info")
-    except NoReverseMatch:  # the registration pages are not mounted in this build
-        return "/security-info/"
-
-
 def _platform_site() -> str:
     # Platform operators (no tenant) sign in on the platform host.
     return public_url(settings.PLATFORM_HOSTS[0], "")
-
-
-def _link_path(row) -> str:
-    if row.kind == INVITE:
-        return invite_path(row.user)
-    if row.kind == REMINDER:
-        return _registration_path()
-    if row.kind == ADMIN_DIGEST:
-        return reverse("admin:index")
-    return reverse("account_login")
 
 
 def build_message(row, *, sites=None) -> EmailMultiAlternatives:
@@ -302,7 +276,7 @@ def build_message(row, *, sites=None) -> EmailMultiAlternatives:
         tenant_name = tenant.name if tenant is not None else _("Identity portal")
         context = {
             **row.context,
-            "link": site + _link_path(row),
+            "link": site + kinds.registered(row.kind).link_path(row),
             "tenant_name": tenant_name,
             "name": row.user.get_full_name() if row.user is not None else row.to_email,
             "to_email": row.to_email,
