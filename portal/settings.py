@@ -80,7 +80,7 @@ MIDDLEWARE = [
     "tenants.middleware.TenantMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # Before anything reads the session: another tenant's session is nobody's here.
-    "tenants.middleware.SessionTenantMiddleware",
+    "accounts.middleware.SessionTenantMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

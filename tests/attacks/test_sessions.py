@@ -179,7 +179,7 @@ def test_sessions_from_before_the_binding_count_for_their_users_own_tenant_only(
 @pytest.mark.django_db
 def test_a_pending_sign_in_from_before_the_binding_is_dropped(tenant, user):
     """A session not yet signed in names no tenant by its user: without a binding it is dropped."""
-    from tenants.middleware import SESSION_TENANT_KEY
+    from accounts.middleware import SESSION_TENANT_KEY
 
     on_a = client_for(tenant)
     assert sign_in(on_a, user.email)["Location"] == NUDGE
