@@ -48,7 +48,7 @@ if PORTAL_PUBLIC_PORT:
 
 INSTALLED_APPS = [
     # Our admin site (OTP-verified, tenant-scoped) as the default admin.site.
-    "portal.apps.PortalAdminConfig",
+    "console.apps.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -68,6 +68,8 @@ INSTALLED_APPS = [
     "accounts",
     "sso",
     "recovery",
+    # The organisation admin: every admin class, CSV import, the report.
+    "console.apps.ConsoleConfig",
     # Wiring only (no models): the seed_demo command.
     "portal.apps.PortalConfig",
 ]

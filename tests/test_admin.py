@@ -12,10 +12,10 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 import audit
 from accounts.models import User
 from audit.models import AuditEvent
+from console.scoping import TenantScopedAdmin
 from outbox.models import OutboxEmail
 from recovery.models import SecurityQuestion
 from sso.oidc import register_client
-from tenants.admin_scoping import TenantScopedAdmin
 from tenants.models import Tenant, TenantPolicy
 
 from .conftest import PASSWORD, client_for, sign_in

@@ -204,8 +204,8 @@ def test_every_filter_the_page_offers_still_works(who, two_tenants, admin_client
 def test_offered_lookups_follow_the_filters_fields():
     """The allowed parameters come from each filter's own field, so a date filter, a relation
     and a flag each allow their own shape and nothing beside it."""
-    from accounts.admin import AuditEventAdmin
     from audit.models import AuditEvent
+    from console.admin.accounts import AuditEventAdmin
 
     model_admin = AuditEventAdmin(AuditEvent, admin.site)
     offered = model_admin.offered_lookups(None)

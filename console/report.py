@@ -7,10 +7,11 @@ from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 
-from tenants.admin_scoping import admin_tenant, spreadsheet_safe
+from recovery import reports
+from recovery.status import STATUS_LABELS
+from tenants.admin_scoping import spreadsheet_safe
 
-from . import reports
-from .status import STATUS_LABELS
+from .scoping import admin_tenant
 
 BAR_AREA_WIDTH = 360
 BAR_HEIGHT = 22

@@ -16,12 +16,11 @@ from import_export.formats import base_formats
 from import_export.instance_loaders import CachedInstanceLoader
 
 import audit
+from accounts.models import User
+from accounts.notifications import invite_user
+from accounts.services import provision_user
 from recovery.status import with_registration_status
 from tenants.admin_scoping import SafeExportMixin
-
-from .models import User
-from .notifications import invite_user
-from .services import provision_user
 
 IMPORT_COLUMNS = ("email", "name", "language", "active")
 # Exported for the admin to read, ignored when the file comes back (recovery.status owns it).
