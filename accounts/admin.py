@@ -17,6 +17,7 @@ from audit.models import AuditEvent
 from audit.resources import AuditEventResource
 from outbox.mail import retry_failed
 from outbox.models import OutboxEmail
+from recovery.notifications import remind_to_register
 from recovery.reset import ResetUnavailable, unlock_reset
 from recovery.services import require_reregistration
 from recovery.status import STATUS_LABELS, with_registration_status
@@ -30,7 +31,7 @@ from .importing import (
     UserResource,
 )
 from .models import User
-from .notifications import invite_user, remind_to_register
+from .notifications import invite_user
 from .services import provision_user, sync_email_address
 
 

@@ -172,11 +172,11 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "outbox.tasks.sweep_outbox", "schedule": 60.0},
     # Monday 09:00 in Japan.
     "admin-digest-weekly": {
-        "task": "accounts.tasks.send_admin_digests",
+        "task": "recovery.tasks.send_admin_digests",
         "schedule": crontab(minute=0, hour=0, day_of_week="mon"),
     },
     "never-signed-in-nudge-daily": {
-        "task": "accounts.tasks.nudge_never_signed_in",
+        "task": "recovery.tasks.nudge_never_signed_in",
         "schedule": crontab(minute=30, hour=0),
     },
     # Django's database sessions are never deleted otherwise (what `clearsessions` does).
