@@ -4,7 +4,6 @@ daily purge of the reset's counters."""
 from datetime import timedelta
 
 from celery import shared_task
-from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -14,10 +13,8 @@ from audit.models import AuditEvent
 from outbox import kinds, mail
 from tenants.models import Tenant
 
-from . import reset
+from . import app_settings, reset
 from .reports import registration_coverage
-
-DIGEST_PERIOD = timedelta(days=7)
 
 
 def tenant_summary(tenant, since):
@@ -43,7 +40,7 @@ def tenant_summary(tenant, since):
 def send_admin_digests():
     """Each active tenant's admins get the week's summary; a second run the same week sends none."""
     now = timezone.now()
-    since = now - DIGEST_PERIOD
+    since = now - app_settings.DIGEST_PERIOD
     year, week, _day = now.isocalendar()
     queued = 0
     for tenant in Tenant.objects.filter(is_active=True):
@@ -63,7 +60,7 @@ def send_admin_digests():
 @shared_task(name="recovery.tasks.nudge_never_signed_in", ignore_result=True)
 def nudge_never_signed_in():
     """Every NEVER_SIGNED_IN_NUDGE_DAYS (0: off), e-mail employees who never signed in."""
-    days = settings.NEVER_SIGNED_IN_NUDGE_DAYS
+    days = app_settings.NEVER_SIGNED_IN_NUDGE_DAYS
     if days <= 0:
         return 0
     now = timezone.now()
