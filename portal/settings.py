@@ -191,7 +191,7 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-# --- Outbox (outbox.mail) -------------------------------------------------------------------
+# --- Outbox (read through outbox.app_settings, which holds the same defaults) ----------------
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=6)
 # Retry n waits BASE * 2**(n-1) seconds, at most MAX: 1, 2, 4, 8, 16 minutes by default.
 OUTBOX_RETRY_BASE_SECONDS = env.float("OUTBOX_RETRY_BASE_SECONDS", default=60.0)
@@ -200,7 +200,8 @@ OUTBOX_RETRY_MAX_SECONDS = env.float("OUTBOX_RETRY_MAX_SECONDS", default=3600.0)
 OUTBOX_DELIVERY_BATCH = env.int("OUTBOX_DELIVERY_BATCH", default=50)
 # The sweeper re-queues pending rows whose attempt is this late (lost task, broker outage).
 OUTBOX_SWEEP_AFTER_SECONDS = env.int("OUTBOX_SWEEP_AFTER_SECONDS", default=300)
-# E-mail employees who never signed in every N days to invite them to register (0: off).
+# E-mail employees who never signed in every N days to invite them to register (0: off;
+# read through recovery.app_settings).
 NEVER_SIGNED_IN_NUDGE_DAYS = env.int("NEVER_SIGNED_IN_NUDGE_DAYS", default=0)
 
 # --- Auth -----------------------------------------------------------------------------------
