@@ -1,41 +1,17 @@
-"""E-mails the portal owes users. The one entry point for every flow that must tell someone.
+"""E-mails the portal owes users about their account: the entry point for the flows that send them.
 
 Each function records the e-mail in the outbox (outbox.mail) in the caller's transaction and
 hands delivery to Celery after commit. Each returns the OutboxEmail row, or None when nothing
-is owed (reminders switched off, sent recently, inactive user).
+is owed (inactive user). E-mails about recovery registration (the reminder, the never-signed-in
+nudge, the admin digest) are recovery's: recovery.notifications and recovery.tasks.
 """
 
-from datetime import timedelta
-
-from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from outbox import kinds, mail
-from recovery.models import RecoveryProfile
 
 from .invites import invite_path
-
-
-def remind_to_register(user):
-    """The user skipped the registration nudge: remind them (at most once per policy interval)."""
-    tenant = user.tenant
-    if not user.is_active or tenant is None or not tenant.is_active:
-        return None
-    policy = tenant.policy
-    if not policy.reminders_enabled:
-        return None
-    with transaction.atomic():
-        RecoveryProfile.objects.get_or_create(user=user)
-        # Locked so that two skips at the same moment (two tabs) queue one reminder.
-        profile = RecoveryProfile.objects.select_for_update().get(user=user)
-        now = timezone.now()
-        interval = timedelta(hours=policy.reminder_interval_hours)
-        if profile.last_reminder_at is not None and profile.last_reminder_at > now - interval:
-            return None
-        profile.last_reminder_at = now
-        profile.save(update_fields=["last_reminder_at"])
-        return mail.queue(kinds.REMINDER, user=user)
 
 
 def notify_password_changed(user, *, how="reset"):
@@ -70,14 +46,7 @@ def _invitation_wanted(row):
     return kinds.recipient_active(row) and not row.user.has_usable_password()
 
 
-def _digest_wanted(row):
-    return row.user is None or (row.user.is_active and row.user.is_staff)
-
-
 def register_mail_kinds():
     kinds.register(kinds.INVITE, link_path=lambda row: invite_path(row.user),
                    still_wanted=_invitation_wanted)
     kinds.register(kinds.PASSWORD_CHANGED, link_path=_sign_in_path)
-    kinds.register(kinds.NEVER_SIGNED_IN, link_path=_sign_in_path)
-    kinds.register(kinds.ADMIN_DIGEST, link_path=lambda row: reverse("admin:index"),
-                   still_wanted=_digest_wanted)

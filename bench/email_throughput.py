@@ -99,11 +99,11 @@ def main():
     from django.db import transaction
 
     from accounts.models import User
-    from accounts.notifications import remind_to_register
     from outbox import mail
     from outbox.models import OutboxEmail
     from portal.celery import app as celery_app
     from recovery.models import RecoveryProfile
+    from recovery.notifications import remind_to_register
     from tenants.services import create_tenant
 
     sink = Sink()

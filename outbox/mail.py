@@ -26,16 +26,11 @@ from django.utils.translation import gettext as _
 
 from tenants.resolution import public_url, tenant_url
 
-from . import kinds
+from . import app_settings, kinds
 from .models import OutboxEmail
 
 logger = logging.getLogger(__name__)
 
-# A retry's task may reach the worker a moment before the row's next_attempt_at (clock skew
-# between workers). Kept small: an earlier duplicate must not hammer a refusing server.
-EARLY_TOLERANCE = timedelta(milliseconds=200)
-# Rows picked up by one sweep; the next sweep takes the rest.
-SWEEP_BATCH = 1000
 
 
 # --- Queueing (web side) --------------------------------------------------------------------
@@ -71,7 +66,6 @@ def queue(kind, *, user=None, to_email=None, tenant=None, language=None, context
 # Rows committed meanwhile need no task of their own: that task will find them. A burst of
 # e-mails (many skips at once) thus costs a few tasks, not one per e-mail.
 KICK_KEY = "outbox:delivery-queued"
-KICK_TTL = 60  # a lost task blocks new ones this long at most; the sweeper covers the gap
 
 
 def retry_failed(queryset) -> int:
@@ -91,7 +85,7 @@ def kick() -> bool:
     from .tasks import deliver_due
 
     try:
-        if not cache.add(KICK_KEY, 1, KICK_TTL):
+        if not cache.add(KICK_KEY, 1, app_settings.KICK_TTL_SECONDS):
             return True
     except Exception as exc:  # noqa: BLE001 - no cache: one task per e-mail, still correct
         logger.warning("outbox: cache unavailable (%s), queueing without coalescing", exc)
@@ -137,8 +131,8 @@ class Delivery:
 
 
 def retry_delay(attempts: int) -> float:
-    return min(settings.OUTBOX_RETRY_BASE_SECONDS * 2 ** (attempts - 1),
-               settings.OUTBOX_RETRY_MAX_SECONDS)
+    return min(app_settings.RETRY_BASE_SECONDS * 2 ** (attempts - 1),
+               app_settings.RETRY_MAX_SECONDS)
 
 
 def deliver(outbox_id=None, *, batch=None) -> dict:
@@ -150,12 +144,12 @@ def deliver(outbox_id=None, *, batch=None) -> dict:
     SMTP connection is what keeps a burst (many skips at once) fast.
     """
     now = timezone.now()
-    due = dict(state=OutboxEmail.State.PENDING, next_attempt_at__lte=now + EARLY_TOLERANCE)
+    due = dict(state=OutboxEmail.State.PENDING, next_attempt_at__lte=now + app_settings.EARLY_TOLERANCE)
     if outbox_id is not None and not OutboxEmail.objects.filter(pk=outbox_id, **due).exists():
         # Already sent by a batch (the common case in a burst), failed, or not due yet: a
         # cheap look instead of a locking transaction.
         return {}
-    batch = settings.OUTBOX_DELIVERY_BATCH if batch is None else batch
+    batch = app_settings.DELIVERY_BATCH if batch is None else batch
     with transaction.atomic():
         claim = (
             OutboxEmail.objects.select_for_update(skip_locked=True, of=("self",))
@@ -199,7 +193,7 @@ def _send_row(row, message, now) -> Delivery:
     try:
         send(message)
     except (smtplib.SMTPException, OSError) as exc:
-        if row.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
+        if row.attempts >= app_settings.MAX_ATTEMPTS:
             logger.error("outbox %s failed after %s attempts: %s", row.pk, row.attempts,
                          _describe(exc))
             return _finish(row, OutboxEmail.State.FAILED, _describe(exc))
@@ -245,12 +239,12 @@ def still_wanted(row) -> bool:
 def sweep(overdue_seconds=None) -> int:
     """Queue again the pending rows whose attempt is overdue; returns how many."""
     if overdue_seconds is None:
-        overdue_seconds = settings.OUTBOX_SWEEP_AFTER_SECONDS
+        overdue_seconds = app_settings.SWEEP_AFTER_SECONDS
     cutoff = timezone.now() - timedelta(seconds=overdue_seconds)
     ids = list(
         OutboxEmail.objects.filter(state=OutboxEmail.State.PENDING, next_attempt_at__lte=cutoff)
         .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:SWEEP_BATCH]
+        .values_list("pk", flat=True)[:app_settings.SWEEP_BATCH]
     )
     queued = sum(enqueue(pk) for pk in ids)
     if ids:

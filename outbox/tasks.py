@@ -1,9 +1,8 @@
 """Celery tasks of the outbox: delivery and the sweeper (outbox.mail does the work)."""
 
 from celery import shared_task
-from django.conf import settings
 
-from . import mail
+from . import app_settings, mail
 
 
 @shared_task(name="outbox.tasks.deliver_email", ignore_result=True)
@@ -27,7 +26,7 @@ def deliver_due():
             if delivery.retry_in is not None:
                 mail.enqueue(pk, countdown=delivery.retry_in)
         handled += len(deliveries)
-        if len(deliveries) < settings.OUTBOX_DELIVERY_BATCH:
+        if len(deliveries) < app_settings.DELIVERY_BATCH:
             return handled
         if not deliver_due.app.conf.task_always_eager:
             mail.kick()

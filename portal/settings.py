@@ -174,11 +174,11 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "outbox.tasks.sweep_outbox", "schedule": 60.0},
     # Monday 09:00 in Japan.
     "admin-digest-weekly": {
-        "task": "accounts.tasks.send_admin_digests",
+        "task": "recovery.tasks.send_admin_digests",
         "schedule": crontab(minute=0, hour=0, day_of_week="mon"),
     },
     "never-signed-in-nudge-daily": {
-        "task": "accounts.tasks.nudge_never_signed_in",
+        "task": "recovery.tasks.nudge_never_signed_in",
         "schedule": crontab(minute=30, hour=0),
     },
     # Django's database sessions are never deleted otherwise (what `clearsessions` does).
@@ -193,7 +193,7 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-# --- Outbox (outbox.mail) -------------------------------------------------------------------
+# --- Outbox (read through outbox.app_settings, which holds the same defaults) ----------------
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=6)
 # Retry n waits BASE * 2**(n-1) seconds, at most MAX: 1, 2, 4, 8, 16 minutes by default.
 OUTBOX_RETRY_BASE_SECONDS = env.float("OUTBOX_RETRY_BASE_SECONDS", default=60.0)
@@ -202,7 +202,8 @@ OUTBOX_RETRY_MAX_SECONDS = env.float("OUTBOX_RETRY_MAX_SECONDS", default=3600.0)
 OUTBOX_DELIVERY_BATCH = env.int("OUTBOX_DELIVERY_BATCH", default=50)
 # The sweeper re-queues pending rows whose attempt is this late (lost task, broker outage).
 OUTBOX_SWEEP_AFTER_SECONDS = env.int("OUTBOX_SWEEP_AFTER_SECONDS", default=300)
-# E-mail employees who never signed in every N days to invite them to register (0: off).
+# E-mail employees who never signed in every N days to invite them to register (0: off;
+# read through recovery.app_settings).
 NEVER_SIGNED_IN_NUDGE_DAYS = env.int("NEVER_SIGNED_IN_NUDGE_DAYS", default=0)
 
 # --- Auth -----------------------------------------------------------------------------------

@@ -36,19 +36,12 @@ from accounts.otp import authenticator_device
 from accounts.usersessions import end_sessions
 from portal.middleware import UNAVAILABLE
 
-from . import services
+from . import app_settings, services
 from .models import ResetThrottle, SecurityQuestion, SecurityQuestionsDevice
 
 logger = logging.getLogger(__name__)
 
 STATE_KEY = "portal_password_reset"
-STATE_LIFETIME = timedelta(minutes=15)
-FAILURE_WINDOW = timedelta(hours=1)
-# Everyone behind an office NAT shares one client address, so an address gets room for a few
-# accounts' worth of failures before it is locked; one name still locks at the policy's number.
-ADDRESS_LIMIT_FACTOR = 4
-# How long a try waits for a counter row another request holds (it holds it for a few statements).
-COUNTER_LOCK_WAIT_MS = 2000
 
 # Wizard steps, in order.
 STEP_METHOD = "method"
@@ -137,7 +130,7 @@ def load(request, step) -> dict:
     if not isinstance(state, dict) or state.get("tenant") != request.tenant.pk:
         discard(request)
         raise WizardRefused(REFUSED_MISSING)
-    if time.time() - state.get("started", 0) > STATE_LIFETIME.total_seconds():
+    if time.time() - state.get("started", 0) > app_settings.RESET_STATE_LIFETIME.total_seconds():
         discard(request)
         raise WizardRefused(REFUSED_EXPIRED)
     reached = {
@@ -343,7 +336,7 @@ def _counters_for(tenant_id, name, address) -> list[tuple[str, str]]:
 
 def _limit(policy, scope) -> int:
     if scope == ResetThrottle.Scope.ADDRESS:
-        return policy.reset_lock_threshold * ADDRESS_LIMIT_FACTOR
+        return policy.reset_lock_threshold * app_settings.RESET_ADDRESS_LIMIT_FACTOR
     return policy.reset_lock_threshold
 
 
@@ -366,12 +359,12 @@ def _counter_store():
 
 @contextmanager
 def _writing_counters():
-    """A transaction for changing counter rows, waiting at most COUNTER_LOCK_WAIT_MS for a row
+    """A transaction for changing counter rows, waiting at most RESET_COUNTER_LOCK_WAIT_MS for a row
     another request holds: a stuck holder makes this fail closed, not pin the web worker."""
     with _counter_store(), transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute(f"SET LOCAL lock_timeout = {int(COUNTER_LOCK_WAIT_MS)}")
+                cursor.execute(f"SET LOCAL lock_timeout = {int(app_settings.RESET_COUNTER_LOCK_WAIT_MS)}")
         yield
 
 
@@ -410,7 +403,7 @@ def _forget_what_ended(row, now):
     """A counter whose window or lock is over counts from zero again (a lock is never cut short)."""
     if row.locked_until is not None and row.locked_until > now:
         return
-    if row.locked_until is not None or row.window_started is None or row.window_started + FAILURE_WINDOW <= now:
+    if row.locked_until is not None or row.window_started is None or row.window_started + app_settings.RESET_FAILURE_WINDOW <= now:
         row.failures, row.window_started, row.locked_until = 0, now, None
 
 
@@ -480,7 +473,7 @@ def purge_ended_counters(now=None) -> int:
     """
     now = now or timezone.now()
     ended = ResetThrottle.objects.filter(
-        Q(window_started__isnull=True) | Q(window_started__lte=now - FAILURE_WINDOW),
+        Q(window_started__isnull=True) | Q(window_started__lte=now - app_settings.RESET_FAILURE_WINDOW),
         Q(locked_until__isnull=True) | Q(locked_until__lte=now),
     )
     with _counter_store():

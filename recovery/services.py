@@ -15,8 +15,8 @@ from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 import audit
-from accounts import notifications
 
+from . import notifications
 from .models import RecoveryProfile, SecurityAnswer, SecurityQuestion, SecurityQuestionsDevice
 
 QUESTIONS = "questions"

@@ -14,12 +14,13 @@ from import_export.forms import ImportForm
 
 import audit
 from accounts.models import User
-from accounts.notifications import invite_user, remind_to_register
+from accounts.notifications import invite_user
 from accounts.services import provision_user, sync_email_address
 from audit.models import AuditEvent
 from audit.resources import AuditEventResource
 from outbox.mail import retry_failed
 from outbox.models import OutboxEmail
+from recovery.notifications import remind_to_register
 from recovery.reset import ResetUnavailable, unlock_reset
 from recovery.services import require_reregistration
 from recovery.status import STATUS_LABELS, with_registration_status

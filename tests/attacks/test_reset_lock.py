@@ -16,7 +16,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.otp import Result, verify_totp
 from audit.models import AuditEvent
-from recovery import reset, services
+from recovery import app_settings, reset, services
 from recovery.models import SecurityQuestionsDevice
 
 from ..conftest import PASSWORD
@@ -167,7 +167,7 @@ def test_four_concurrent_wrong_guesses_on_one_device_count_four(settings, user, 
 def test_one_address_guessing_at_many_names_in_parallel_is_held_to_the_address_limit(two_nodes, tenant):
     # Every browser here is 127.0.0.1: 24 names, one guess each, all at once. No name reaches its
     # own limit; the address does, after exactly its number of checks.
-    limit = tenant.policy.reset_lock_threshold * reset.ADDRESS_LIMIT_FACTOR
+    limit = tenant.policy.reset_lock_threshold * app_settings.RESET_ADDRESS_LIMIT_FACTOR
     browsers = [Browser(HOST) for _ in range(limit + 4)]
     node_of = {id(b): two_nodes[i % 2] for i, b in enumerate(browsers)}
     for i, browser in enumerate(browsers):
