@@ -1,9 +1,9 @@
 from allauth.account.adapter import DefaultAccountAdapter
 from django.db import transaction
 
+import audit
 from core.compat.allauth import LoginAttemptsKeyMixin
 
-from . import audit
 from .notifications import notify_password_changed
 
 

@@ -9,9 +9,10 @@ class AccountsConfig(AppConfig):
     def ready(self):
         from core.compat import allauth as compat_allauth
 
-        from . import checks, signals, usersessions  # noqa: F401
+        from . import checks, notifications, signals, usersessions  # noqa: F401
 
         checks.install()
         compat_allauth.install_redis_rate_limits()
         compat_allauth.replace_usersessions_sign_in_receiver(usersessions.record_session)
         usersessions.install()
+        notifications.register_mail_kinds()

@@ -1,7 +1,8 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from . import audit
+import audit
+
 from .otp import AuthenticatorCodeForm, Result, verify_totp
 
 

@@ -1,39 +1,17 @@
-"""E-mails the portal owes users. The one entry point for every flow that must tell someone.
+"""E-mails the portal owes users about their account: the entry point for the flows that send them.
 
-Each function records the e-mail in the outbox (accounts.mail) in the caller's transaction and
+Each function records the e-mail in the outbox (outbox.mail) in the caller's transaction and
 hands delivery to Celery after commit. Each returns the OutboxEmail row, or None when nothing
-is owed (reminders switched off, sent recently, inactive user).
+is owed (inactive user). E-mails about recovery registration (the reminder, the never-signed-in
+nudge, the admin digest) are recovery's: recovery.notifications and recovery.tasks.
 """
 
-from datetime import timedelta
-
-from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
-from recovery.models import RecoveryProfile
+from outbox import kinds, mail
 
-from . import mail
-
-
-def remind_to_register(user):
-    """The user skipped the registration nudge: remind them (at most once per policy interval)."""
-    tenant = user.tenant
-    if not user.is_active or tenant is None or not tenant.is_active:
-        return None
-    policy = tenant.policy
-    if not policy.reminders_enabled:
-        return None
-    with transaction.atomic():
-        RecoveryProfile.objects.get_or_create(user=user)
-        # Locked so that two skips at the same moment (two tabs) queue one reminder.
-        profile = RecoveryProfile.objects.select_for_update().get(user=user)
-        now = timezone.now()
-        interval = timedelta(hours=policy.reminder_interval_hours)
-        if profile.last_reminder_at is not None and profile.last_reminder_at > now - interval:
-            return None
-        profile.last_reminder_at = now
-        profile.save(update_fields=["last_reminder_at"])
-        return mail.queue(mail.REMINDER, user=user)
+from .invites import invite_path
 
 
 def notify_password_changed(user, *, how="reset"):
@@ -41,7 +19,7 @@ def notify_password_changed(user, *, how="reset"):
     if not user.is_active:
         return None
     return mail.queue(
-        mail.PASSWORD_CHANGED, user=user,
+        kinds.PASSWORD_CHANGED, user=user,
         context={"how": how, "changed_at": timezone.now().isoformat()},
     )
 
@@ -54,4 +32,21 @@ def invite_user(user, *, dedupe_key=None):
     """
     if not user.is_active or user.tenant_id is None:
         return None
-    return mail.queue(mail.INVITE, user=user, dedupe_key=dedupe_key)
+    return mail.queue(kinds.INVITE, user=user, dedupe_key=dedupe_key)
+
+
+# --- What the outbox needs to know about these e-mails (registered by AccountsConfig.ready) ---
+
+def _sign_in_path(row):
+    return reverse("account_login")
+
+
+def _invitation_wanted(row):
+    # Once a password is set the invitation has done its job; its link would be a reset.
+    return kinds.recipient_active(row) and not row.user.has_usable_password()
+
+
+def register_mail_kinds():
+    kinds.register(kinds.INVITE, link_path=lambda row: invite_path(row.user),
+                   still_wanted=_invitation_wanted)
+    kinds.register(kinds.PASSWORD_CHANGED, link_path=_sign_in_path)

@@ -5,19 +5,15 @@ guessing cap is defined once.
 """
 
 import enum
-from datetime import timedelta
 
 from django import forms
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-# At most this many wrong codes per device within the window. django-otp's own throttle doubles
-# the wait after every failure, which lets anyone lock a user out for hours; here old failures
-# are forgotten once the window has passed since the last one, so a lock never outlasts it.
-MAX_FAILURES = 10
-FAILURE_WINDOW = timedelta(minutes=15)
+from . import app_settings
 
 
 class OneTimeCodeInput(forms.TextInput):
@@ -91,12 +87,26 @@ def code_format_error(code):
 
 
 def verify_totp(device, code) -> Result:
-    """Check a code against the device: replay refused, failures capped (see MAX_FAILURES)."""
+    """Check a code against the device: replay refused, failures capped (app_settings.TOTP_MAX_FAILURES).
+
+    Checks of one device take turns on its row (SELECT … FOR UPDATE), and `device` is reloaded
+    under that lock: the failure count and the last used step are read and written by one check
+    at a time, so parallel requests on any node can neither overwrite each other's failures nor
+    both accept one code.
+    """
+    # No savepoint inside the caller's transaction (the reset's): nothing here is caught, and a
+    # savepoint's two round trips would make a real account's check slower than a decoy's.
+    with transaction.atomic(savepoint=False):
+        device.refresh_from_db(from_queryset=type(device).objects.select_for_update())
+        return _verify_locked_totp(device, code)
+
+
+def _verify_locked_totp(device, code) -> Result:
     now = timezone.now()
     last_failure = device.throttling_failure_timestamp
-    if device.throttling_failure_count and last_failure and now - last_failure >= FAILURE_WINDOW:
+    if device.throttling_failure_count and last_failure and now - last_failure >= app_settings.TOTP_FAILURE_WINDOW:
         device.throttle_reset(commit=True)
-    if device.throttling_failure_count >= MAX_FAILURES:
+    if device.throttling_failure_count >= app_settings.TOTP_MAX_FAILURES:
         return Result.THROTTLED
     allowed, _data = device.verify_is_allowed()
     if not allowed:

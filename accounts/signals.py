@@ -2,7 +2,8 @@ from allauth.account.signals import password_changed, password_set
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
-from . import audit
+import audit
+
 from .usersessions import end_sessions
 
 

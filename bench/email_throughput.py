@@ -98,11 +98,12 @@ def main():
     django.setup()
     from django.db import transaction
 
-    from accounts import mail
-    from accounts.models import OutboxEmail, User
-    from accounts.notifications import remind_to_register
+    from accounts.models import User
+    from outbox import mail
+    from outbox.models import OutboxEmail
     from portal.celery import app as celery_app
     from recovery.models import RecoveryProfile
+    from recovery.notifications import remind_to_register
     from tenants.services import create_tenant
 
     sink = Sink()

@@ -48,7 +48,7 @@ if PORTAL_PUBLIC_PORT:
 
 INSTALLED_APPS = [
     # Our admin site (OTP-verified, tenant-scoped) as the default admin.site.
-    "portal.apps.PortalAdminConfig",
+    "console.apps.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -63,9 +63,13 @@ INSTALLED_APPS = [
     "allauth.idp.oidc",
     "import_export",
     "tenants",
+    "audit",
+    "outbox",
     "accounts",
     "sso",
     "recovery",
+    # The organisation admin: every admin class, CSV import, the report.
+    "console.apps.ConsoleConfig",
     # Wiring only (no models): the seed_demo command.
     "portal.apps.PortalConfig",
 ]
@@ -78,7 +82,7 @@ MIDDLEWARE = [
     "tenants.middleware.TenantMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # Before anything reads the session: another tenant's session is nobody's here.
-    "tenants.middleware.SessionTenantMiddleware",
+    "accounts.middleware.SessionTenantMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -164,17 +168,17 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 CELERY_TIMEZONE = "UTC"
 # A web request must not hang on a broker outage: publishing fails fast, the outbox row stays
-# pending and the sweeper sends it later (accounts.mail).
+# pending and the sweeper sends it later (outbox.mail).
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 CELERY_BEAT_SCHEDULE = {
-    "outbox-sweep": {"task": "accounts.tasks.sweep_outbox", "schedule": 60.0},
+    "outbox-sweep": {"task": "outbox.tasks.sweep_outbox", "schedule": 60.0},
     # Monday 09:00 in Japan.
     "admin-digest-weekly": {
-        "task": "accounts.tasks.send_admin_digests",
+        "task": "recovery.tasks.send_admin_digests",
         "schedule": crontab(minute=0, hour=0, day_of_week="mon"),
     },
     "never-signed-in-nudge-daily": {
-        "task": "accounts.tasks.nudge_never_signed_in",
+        "task": "recovery.tasks.nudge_never_signed_in",
         "schedule": crontab(minute=30, hour=0),
     },
     # Django's database sessions are never deleted otherwise (what `clearsessions` does).
@@ -182,9 +186,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.purge_ended_sessions",
         "schedule": crontab(minute=45, hour=18),  # 03:45 in Japan
     },
+    # Every sign-in name typed at the reset leaves a counter row (decoys too).
+    "reset-counters-purge-daily": {
+        "task": "recovery.tasks.purge_reset_counters",
+        "schedule": crontab(minute=50, hour=18),  # 03:50 in Japan
+    },
 }
 
-# --- Outbox (accounts.mail) -----------------------------------------------------------------
+# --- Outbox (read through outbox.app_settings, which holds the same defaults) ----------------
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=6)
 # Retry n waits BASE * 2**(n-1) seconds, at most MAX: 1, 2, 4, 8, 16 minutes by default.
 OUTBOX_RETRY_BASE_SECONDS = env.float("OUTBOX_RETRY_BASE_SECONDS", default=60.0)
@@ -193,7 +202,8 @@ OUTBOX_RETRY_MAX_SECONDS = env.float("OUTBOX_RETRY_MAX_SECONDS", default=3600.0)
 OUTBOX_DELIVERY_BATCH = env.int("OUTBOX_DELIVERY_BATCH", default=50)
 # The sweeper re-queues pending rows whose attempt is this late (lost task, broker outage).
 OUTBOX_SWEEP_AFTER_SECONDS = env.int("OUTBOX_SWEEP_AFTER_SECONDS", default=300)
-# E-mail employees who never signed in every N days to invite them to register (0: off).
+# E-mail employees who never signed in every N days to invite them to register (0: off;
+# read through recovery.app_settings).
 NEVER_SIGNED_IN_NUDGE_DAYS = env.int("NEVER_SIGNED_IN_NUDGE_DAYS", default=0)
 
 # --- Auth -----------------------------------------------------------------------------------
@@ -291,7 +301,11 @@ def _totp_issuer(device):
 
 
 OTP_TOTP_ISSUER = _totp_issuer
-OTP_TOTP_TOLERANCE = 1
+# Each device accepts one step either side of the server's clock (its `tolerance`, 1, as
+# RFC 6238 §5.2 recommends). Syncing would store the step a code matched as the device's drift:
+# one code a step ahead moved the window forward for good, so the previous step's code (typed
+# just as it changed) was refused, and a further code ahead moved it again.
+OTP_TOTP_SYNC = False
 
 # --- Security headers -----------------------------------------------------------------------
 X_FRAME_OPTIONS = "DENY"

@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class RecoveryConfig(AppConfig):
     name = "recovery"
     verbose_name = _("Recovery methods")
+
+    def ready(self):
+        from . import notifications
+
+        notifications.register_mail_kinds()

@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django_otp.models import ThrottlingMixin, TimestampMixin
@@ -85,20 +85,27 @@ class SecurityQuestionsDevice(TimestampMixin, ThrottlingMixin, _NothingElseRefus
         return getattr(settings, "OTP_SECURITY_QUESTIONS_THROTTLE_FACTOR", 1)
 
     def verify_answers(self, answers):
-        """answers: {question_id: answer}. Throttled like django-otp's own devices."""
+        """answers: {question_id: answer}. Throttled like django-otp's own devices.
+
+        Checks of one device take turns on its row (SELECT … FOR UPDATE): each reads the
+        failures the one before it wrote, so parallel guesses neither slip past the back-off
+        together nor overwrite each other's failure (a lost update counted four guesses as one).
+        """
         from .services import check_device_answers, hash_dummy_answers
 
-        allowed, _details = self.verify_is_allowed()
-        if not allowed:
-            hash_dummy_answers(len(answers) or 1)  # a locked device answers in the same time
+        with transaction.atomic(savepoint=False):  # within the reset's transaction: no savepoint
+            self.refresh_from_db(from_queryset=type(self).objects.select_for_update())
+            allowed, _details = self.verify_is_allowed()
+            if not allowed:
+                hash_dummy_answers(len(answers) or 1)  # a locked device answers in the same time
+                return False
+            if check_device_answers(self, answers):
+                self.throttle_reset(commit=False)
+                self.set_last_used_timestamp(commit=False)
+                self.save()
+                return True
+            self.throttle_increment()
             return False
-        if check_device_answers(self, answers):
-            self.throttle_reset(commit=False)
-            self.set_last_used_timestamp(commit=False)
-            self.save()
-            return True
-        self.throttle_increment()
-        return False
 
 
 class SecurityAnswer(models.Model):
@@ -139,3 +146,34 @@ class RecoveryProfile(models.Model):
 
     def __str__(self):
         return str(self.user)
+
+
+class ResetThrottle(models.Model):
+    """The password reset's failures and lock for one scope: an account or a client address.
+
+    In the database rather than the cache, so restarting Redis forgets no lock. recovery.reset
+    takes a try on each row under SELECT … FOR UPDATE before any secret is compared, so parallel
+    guesses on any number of web nodes get exactly the policy's number of checks. The key is a
+    keyed hash: the table holds no sign-in names or addresses in clear.
+    """
+
+    class Scope(models.TextChoices):
+        # Not shown to anyone (no admin page), so not translated.
+        ACCOUNT = "account"  # a sign-in name on one tenant, real or not
+        ADDRESS = "address"  # a client address, over every tenant
+
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    key = models.CharField(max_length=64)
+    failures = models.PositiveIntegerField(default=0)
+    # Failures count from the first one in a window; the window and a lock that ended start
+    # the count again.
+    window_started = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key"], name="one_reset_throttle_per_key"),
+        ]
+
+    def __str__(self):
+        return f"{self.scope} {self.key[:8]}"

@@ -14,10 +14,6 @@ REGISTER = "register"  # fewer methods than the policy asks for
 RECONFIRM = "reconfirm"  # the re-confirm interval has passed
 MFA_AUTHENTICATOR = "mfa_authenticator"  # sign-in needs a code and the user has no app yet
 
-# The failed codes after which an authenticator setup starts again with a new secret.
-SETUP_MAX_FAILURES = 5
-# An unfinished authenticator setup is dropped after this (the sign-in itself lasts 15 min).
-SETUP_TIMEOUT_SECONDS = 15 * 60
 
 
 def nudge_reason(user, tenant, status=None):

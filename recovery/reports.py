@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from . import app_settings
 from .services import AUTHENTICATOR, METHOD_LABELS, QUESTIONS
 from .status import STATUS_LABELS, with_registration_status
 
@@ -39,10 +40,6 @@ LOCK_SCOPES = {
     "account": _("Locked: an account"),
     "address": _("Locked: a client address"),
 }
-REPORT_DAYS = 30
-# The report's numbers aggregate the whole tenant (linear in its size): computed at most once a
-# minute per tenant unless the admin asks for fresh ones (bench/scale.py, bench/README.md).
-REPORT_CACHE_SECONDS = 60
 
 
 def employees(tenant):
@@ -78,15 +75,16 @@ def reset_method_key(methods):
 
 
 def _reset_events(tenant, since):
-    from accounts.models import AuditEvent
+    from audit.models import AuditEvent
 
     events = AuditEvent.objects.filter(created_at__gte=since)
     return events if tenant is None else events.filter(tenant=tenant)
 
 
-def reset_outcomes(tenant, *, days=REPORT_DAYS, now=None):
+def reset_outcomes(tenant, *, days=None, now=None):
     """{(method row, event kind): count} of reset checks and completions in the last `days`
-    days, and {("lock", scope): count} of reset locks."""
+    days (app_settings.REPORT_DAYS by default), and {("lock", scope): count} of reset locks."""
+    days = app_settings.REPORT_DAYS if days is None else days
     since = (now or timezone.now()) - timedelta(days=days)
     rows = (
         _reset_events(tenant, since)
@@ -149,5 +147,5 @@ def report_numbers(tenant, *, refresh=False, now=None):
         "as_of": now,
     }
     with contextlib.suppress(Exception):  # a cache outage only costs the recount next time
-        cache.set(key, numbers, REPORT_CACHE_SECONDS)
+        cache.set(key, numbers, app_settings.REPORT_CACHE_SECONDS)
     return numbers

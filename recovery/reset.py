@@ -1,31 +1,34 @@
 """Rules of the self-service password reset (SPEC.md flow E).
 
 The wizard's state lives server-side in the browser's session; failure counters and locks live
-in the Django cache (Redis in production), so every web node sees the same numbers. Views,
-the admin and tests call these functions; nothing else decides who may reset.
+in the database (ResetThrottle rows), so every web node sees the same numbers and a restarted
+cache forgets nothing. Views, the admin and tests call these functions; nothing else decides who
+may reset.
 
 No enumeration: an unknown name, another tenant's user, a disabled account and an account
 without the chosen method all walk the same pages ("decoys") and fail verification the same
 way, in the same time.
 """
 
+import functools
 import logging
+import operator
 import secrets
 import time
 import unicodedata
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from enum import Enum
 
-from django.core.cache import cache
-from django.db import transaction
-from django.db.models import Q
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F, Max, Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django_otp import devices_for_user
 from django_otp.models import ThrottlingMixin
 
-from accounts import audit
+import audit
 from accounts.models import User
 from accounts.notifications import notify_password_changed
 from accounts.otp import authenticator_device
@@ -33,17 +36,12 @@ from accounts.usersessions import end_sessions
 from core.compat.allauth import clear_failed_sign_ins
 from core.errors import UNAVAILABLE
 
-from . import services
-from .models import SecurityQuestion, SecurityQuestionsDevice
+from . import app_settings, services
+from .models import ResetThrottle, SecurityQuestion, SecurityQuestionsDevice
 
 logger = logging.getLogger(__name__)
 
 STATE_KEY = "portal_password_reset"
-STATE_LIFETIME = timedelta(minutes=15)
-FAILURE_WINDOW_SECONDS = 60 * 60
-# Everyone behind an office NAT shares one client address, so an address gets room for a few
-# accounts' worth of failures before it is locked; one name still locks at the policy's number.
-ADDRESS_LIMIT_FACTOR = 4
 
 # Wizard steps, in order.
 STEP_METHOD = "method"
@@ -71,7 +69,7 @@ class WizardRefused(Exception):
 
 
 class ResetUnavailable(Exception):
-    """The shared counter store (cache) cannot be read or written: fail closed."""
+    """The counters (database rows) cannot be read or written: fail closed."""
 
 
 # --- Names and accounts ---------------------------------------------------------------------
@@ -132,7 +130,7 @@ def load(request, step) -> dict:
     if not isinstance(state, dict) or state.get("tenant") != request.tenant.pk:
         discard(request)
         raise WizardRefused(REFUSED_MISSING)
-    if time.time() - state.get("started", 0) > STATE_LIFETIME.total_seconds():
+    if time.time() - state.get("started", 0) > app_settings.RESET_STATE_LIFETIME.total_seconds():
         discard(request)
         raise WizardRefused(REFUSED_EXPIRED)
     reached = {
@@ -253,7 +251,7 @@ def questions_to_ask(request, state) -> list[SecurityQuestion]:
 # --- Authenticator app ----------------------------------------------------------------------
 
 def verify_authenticator_code(user, code) -> bool:
-    """The one TOTP check of the reset: django-otp's drift ±1, replay refusal and throttle.
+    """The one TOTP check of the reset: one step either side, replay refusal and throttle.
 
     user None (a decoy) runs the same device query, which finds nothing.
     """
@@ -268,12 +266,17 @@ def verify_authenticator_code(user, code) -> bool:
 def verify(request, state, method, token) -> Outcome:
     """Step 3 for one method. token: {question_id: answer} or the 6-digit code.
 
-    Refused without checking while the name or the address is locked, or while the counters
-    cannot be read (fail closed).
+    A try is taken on the name's and the address's counters before anything is compared, and
+    given back when the check passes: however many requests arrive together, on whichever node,
+    no more than the policy's number of checks happen before the lock. Refused without checking
+    while either is locked, or while the counters cannot be written (fail closed).
     """
-    refused = lock_check(request, state)
-    if refused is not None:
-        return refused
+    try:
+        taken = _take_try(request.tenant, state["name"], audit.client_ip(request))
+    except ResetUnavailable:
+        return Outcome.UNAVAILABLE
+    if taken is None:
+        return Outcome.LOCKED
     user = state_user(request, state)
     # One transaction: a real check (throttle update + audit) and a decoy's (audit only) then
     # cost one commit each, so the database does not tell them apart by time. A decoy (user
@@ -287,92 +290,147 @@ def verify(request, state, method, token) -> Outcome:
             "reset.verify_passed" if passed else "reset.verify_failed",
             request=request, user=user, tenant=request.tenant, method=method,
         )
-    if passed:
-        state["verified"] = [*state.get("verified", []), method]
-        state["passed"] = not methods_needed(state, user)
-        request.session.cycle_key()
-        _save(request, state)
-        return Outcome.PASSED
-    try:
-        locked = record_failure(request, state["name"], user)
-    except ResetUnavailable:
-        return Outcome.UNAVAILABLE
-    return Outcome.LOCKED if locked else Outcome.FAILED
+        if not passed:
+            for scope in taken.locked_scopes:
+                audit.record("reset.locked", request=request, user=user, tenant=request.tenant, scope=scope)
+    if not passed:
+        return Outcome.LOCKED if taken.locked_scopes else Outcome.FAILED
+    _give_back(taken)
+    state["verified"] = [*state.get("verified", []), method]
+    state["passed"] = not methods_needed(state, user)
+    request.session.cycle_key()
+    _save(request, state)
+    return Outcome.PASSED
 
 
-def _cache_key(kind, value) -> str:
-    # Keyed hash: the cache never holds sign-in names or addresses in clear.
-    return f"recovery:reset:{kind}:{salted_hmac('recovery.reset.counter', value).hexdigest()}"
+@dataclass(frozen=True)
+class _Try:
+    """A try taken on counter rows: {(scope, key): start of the window it counts in}, and
+    {(scope, key): end of the lock it set} for the counters it brought to their limit."""
+
+    windows: dict
+    locks: dict
+
+    @property
+    def locked_scopes(self) -> list[str]:
+        return sorted({scope for scope, _key in self.locks})
 
 
-def _account_keys(tenant_id, name):
-    account = f"{tenant_id}:{name}"
-    return _cache_key("fails", account), _cache_key("lock", account)
+def _counter_key(value) -> str:
+    # Keyed hash: the table never holds sign-in names or addresses in clear.
+    return salted_hmac("recovery.reset.counter", value, algorithm="sha256").hexdigest()
 
 
-def _address_keys(address):
-    return _cache_key("fails-ip", address), _cache_key("lock-ip", address)
+def _account_counter(tenant_id, name):
+    return ResetThrottle.Scope.ACCOUNT, _counter_key(f"{tenant_id}:{name}")
+
+
+def _counters_for(tenant_id, name, address) -> list[tuple[str, str]]:
+    """The (scope, key) rows a try on `name` from `address` counts on, in the order they are
+    locked: one order for every request, so no two requests ever wait for each other."""
+    counters = [_account_counter(tenant_id, name)]
+    if address:
+        counters.append((ResetThrottle.Scope.ADDRESS, _counter_key(address)))
+    return sorted(counters)
+
+
+def _limit(policy, scope) -> int:
+    if scope == ResetThrottle.Scope.ADDRESS:
+        return policy.reset_lock_threshold * app_settings.RESET_ADDRESS_LIMIT_FACTOR
+    return policy.reset_lock_threshold
+
+
+def _rows(counters):
+    return ResetThrottle.objects.filter(
+        functools.reduce(operator.or_, (Q(scope=scope, key=key) for scope, key in counters))
+    )
 
 
 @contextmanager
-def _counters():
-    """Any cache failure (Redis down, timeout) becomes ResetUnavailable: the caller fails closed."""
+def _counter_store():
+    """A database error on the counters (the server gone, a row held too long) becomes
+    ResetUnavailable: the caller fails closed."""
     try:
         yield
-    except Exception as exc:  # noqa: BLE001 - whatever the backend raises
+    except DatabaseError as exc:
         logger.warning("password reset counters unavailable: %s", exc.__class__.__name__)
         raise ResetUnavailable from exc
 
 
-def _as_datetime(until):
-    return datetime.fromtimestamp(until, tz=UTC) if until else None
+@contextmanager
+def _writing_counters():
+    """A transaction for changing counter rows, waiting at most RESET_COUNTER_LOCK_WAIT_MS for a row
+    another request holds: a stuck holder makes this fail closed, not pin the web worker."""
+    with _counter_store(), transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL lock_timeout = {int(app_settings.RESET_COUNTER_LOCK_WAIT_MS)}")
+        yield
+
+
+def _take_try(tenant, name, address) -> _Try | None:
+    """Count a try on every counter before a secret is compared; None while any is locked.
+
+    The try counts as a failure from here on, so a check that crashes or times out still cost
+    it. ResetUnavailable when the counters cannot be written.
+    """
+    policy = tenant.policy
+    counters = _counters_for(tenant.pk, name, address)
+    with _writing_counters():
+        ResetThrottle.objects.bulk_create(
+            [ResetThrottle(scope=scope, key=key) for scope, key in counters], ignore_conflicts=True
+        )
+        rows = list(_rows(counters).select_for_update().order_by("scope", "key"))
+        if len(rows) != len(counters):
+            # The daily purge deleted a row between the insert and the lock: uncounted, no check.
+            raise ResetUnavailable
+        now = timezone.now()
+        for row in rows:
+            _forget_what_ended(row, now)
+        if any(row.locked_until is not None for row in rows):
+            return None
+        windows, locks = {}, {}
+        for row in rows:
+            row.failures += 1
+            if row.failures >= _limit(policy, row.scope):
+                row.locked_until = locks[row.scope, row.key] = now + timedelta(minutes=policy.reset_lock_minutes)
+            row.save(update_fields=["failures", "window_started", "locked_until"])
+            windows[row.scope, row.key] = row.window_started
+    return _Try(windows, locks)
+
+
+def _forget_what_ended(row, now):
+    """A counter whose window or lock is over counts from zero again (a lock is never cut short)."""
+    if row.locked_until is not None and row.locked_until > now:
+        return
+    if row.locked_until is not None or row.window_started is None or row.window_started + app_settings.RESET_FAILURE_WINDOW <= now:
+        row.failures, row.window_started, row.locked_until = 0, now, None
+
+
+def _give_back(taken):
+    """The check passed, so its try was no failure; a lock it set is lifted. Only within the
+    window the try was taken in: an unlock or a finished reset since then started afresh."""
+    try:
+        with _writing_counters():
+            for (scope, key), window in taken.windows.items():
+                counter = ResetThrottle.objects.filter(scope=scope, key=key, window_started=window)
+                counter.filter(failures__gt=0).update(failures=F("failures") - 1)
+                if (scope, key) in taken.locks:
+                    counter.filter(locked_until=taken.locks[scope, key]).update(locked_until=None)
+    except ResetUnavailable:
+        pass  # the try stays counted: the safe side
+
+
+def _lock_end(counters):
+    with _counter_store():
+        return _rows(counters).filter(locked_until__gt=timezone.now()).aggregate(
+            end=Max("locked_until")
+        )["end"]
 
 
 def locked_until(tenant, name, address):
     """When the lock on this name (or this client address) ends, or None. ResetUnavailable."""
-    lock_keys = [_account_keys(tenant.pk, name)[1]]
-    if address:
-        lock_keys.append(_address_keys(address)[1])
-    with _counters():
-        values = [v for v in cache.get_many(lock_keys).values() if v]
-    until = max(values, default=None)
-    return _as_datetime(until) if until and until > time.time() else None
-
-
-def _count_failure(key) -> int:
-    with _counters():
-        cache.add(key, 0, FAILURE_WINDOW_SECONDS)
-        try:
-            return cache.incr(key)
-        except ValueError:  # the window ran out between add and incr
-            cache.set(key, 1, FAILURE_WINDOW_SECONDS)
-            return 1
-
-
-def _lock(count_key, lock_key, seconds):
-    with _counters():
-        cache.set(lock_key, time.time() + seconds, seconds)
-        cache.delete(count_key)
-
-
-def record_failure(request, name, user) -> bool:
-    """Count a failed verification for the name and the client address; True if now locked."""
-    policy = request.tenant.policy
-    lock_seconds = policy.reset_lock_minutes * 60
-    locked = False
-    count_key, lock_key = _account_keys(request.tenant.pk, name)
-    if _count_failure(count_key) >= policy.reset_lock_threshold:
-        _lock(count_key, lock_key, lock_seconds)
-        audit.record("reset.locked", request=request, user=user, tenant=request.tenant, scope="account")
-        locked = True
-    address = audit.client_ip(request)
-    if address:
-        count_key, lock_key = _address_keys(address)
-        if _count_failure(count_key) >= policy.reset_lock_threshold * ADDRESS_LIMIT_FACTOR:
-            _lock(count_key, lock_key, lock_seconds)
-            audit.record("reset.locked", request=request, user=user, tenant=request.tenant, scope="address")
-            locked = True
-    return locked
+    return _lock_end(_counters_for(tenant.pk, name, address))
 
 
 def lock_check(request, state) -> Outcome | None:
@@ -388,12 +446,9 @@ def lock_check(request, state) -> Outcome | None:
 def reset_lock_state(user):
     """For the admin: until when the user's reset is locked (aware datetime), or None.
 
-    Raises ResetUnavailable when the cache cannot be read.
+    Raises ResetUnavailable when the counters cannot be read.
     """
-    _count_key, lock_key = _account_keys(user.tenant_id, normalise_name(user.email))
-    with _counters():
-        until = cache.get(lock_key)
-    return _as_datetime(until) if until and until > time.time() else None
+    return _lock_end([_account_counter(user.tenant_id, normalise_name(user.email))])
 
 
 def unlock_reset(user, *, actor=None, request=None):
@@ -402,13 +457,27 @@ def unlock_reset(user, *, actor=None, request=None):
     django-otp's own throttle on the user's devices is cleared too, or the right code would
     still be refused for a while after the unlock.
     """
-    with _counters():
-        cache.delete_many(list(_account_keys(user.tenant_id, normalise_name(user.email))))
+    with _writing_counters():
+        _rows([_account_counter(user.tenant_id, normalise_name(user.email))]).delete()
     reset_device_throttles(user)
     audit.record(
         "reset.unlocked", request=request, user=user,
         actor=actor.email if actor is not None else None,
     )
+
+
+def purge_ended_counters(now=None) -> int:
+    """Delete the counters whose window and lock are both over; the number deleted.
+
+    Every name typed leaves a row (decoys count like real names), so they are purged daily.
+    """
+    now = now or timezone.now()
+    ended = ResetThrottle.objects.filter(
+        Q(window_started__isnull=True) | Q(window_started__lte=now - app_settings.RESET_FAILURE_WINDOW),
+        Q(locked_until__isnull=True) | Q(locked_until__lte=now),
+    )
+    with _counter_store():
+        return ended.delete()[0]
 
 
 # --- Completion -----------------------------------------------------------------------------
@@ -432,8 +501,8 @@ def complete(request, state, password):
     discard(request)
     end_all_sessions(user)
     try:
-        with _counters():
-            cache.delete(_account_keys(user.tenant_id, state["name"])[0])
+        with _writing_counters():
+            _rows([_account_counter(user.tenant_id, state["name"])]).update(failures=0, window_started=None)
     except ResetUnavailable:
         pass  # the failures simply age out of their window
     # As allauth's own reset does, and Entra's: the wrong passwords that led here no longer lock

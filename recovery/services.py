@@ -14,8 +14,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import audit, notifications
+import audit
 
+from . import notifications
 from .models import RecoveryProfile, SecurityAnswer, SecurityQuestion, SecurityQuestionsDevice
 
 QUESTIONS = "questions"

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.otp import AuthenticatorCodeForm, authenticator_device
 
-from . import policy, services
+from . import app_settings, policy, services
 from .forms import MethodChoiceForm, SecurityQuestionsForm
 from .registrant import registrant_for, registrant_required
 from .status import registration_status
@@ -177,7 +177,7 @@ def questions_done(request):
 def _pending_setup(request, user):
     """(device, state) of this session's unfinished setup; device None when gone or expired."""
     state = request.session.get(SETUP_SESSION_KEY) or {}
-    if time.time() - state.get("started", 0) > policy.SETUP_TIMEOUT_SECONDS:
+    if time.time() - state.get("started", 0) > app_settings.SETUP_TIMEOUT_SECONDS:
         return None, state
     return services.pending_authenticator(user, state.get("device")), state
 
@@ -247,7 +247,7 @@ def authenticator_code(request):
             return redirect("recovery_authenticator_done")
         else:
             state["failures"] = state.get("failures", 0) + 1
-            if state["failures"] >= policy.SETUP_MAX_FAILURES:
+            if state["failures"] >= app_settings.SETUP_MAX_FAILURES:
                 _begin_setup(request, registrant.user)
                 messages.error(request, _(
                     "Too many wrong codes. Scan this new QR code (the old one no longer works)."

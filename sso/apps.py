@@ -7,8 +7,4 @@ class SsoConfig(AppConfig):
     verbose_name = _("Single sign-on (OpenID Connect)")
 
     def ready(self):
-        from . import admin, signals, views  # noqa: F401
-
-        # After admin autodiscovery (django.contrib.admin is readied first): our client admin
-        # replaces allauth's, and the tenant admin gains the signing keys.
-        admin.register()
+        from . import signals, views  # noqa: F401

@@ -18,13 +18,12 @@ from django.views.decorators.debug import sensitive_variables
 from core.compat.allauth import jwk_kid
 from tenants.models import Tenant
 
+from . import app_settings
 from .models import TenantSigningKey
-
-KEY_SIZE = 2048  # RS256, the only algorithm allauth signs with
 
 
 def new_private_key_pem() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=app_settings.SIGNING_KEY_SIZE)
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()

@@ -9,11 +9,13 @@ from django.urls import NoReverseMatch, reverse
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import audit
-from accounts.models import AuditEvent, OutboxEmail, User
+import audit
+from accounts.models import User
+from audit.models import AuditEvent
+from console.scoping import TenantScopedAdmin
+from outbox.models import OutboxEmail
 from recovery.models import SecurityQuestion
 from sso.oidc import register_client
-from tenants.admin_scoping import TenantScopedAdmin
 from tenants.models import Tenant, TenantPolicy
 
 from .conftest import PASSWORD, client_for, sign_in
@@ -211,10 +213,10 @@ def test_admin_of_a_sees_nothing_of_b_through_any_admin_url(admin_client, two_te
     # The walk could fail: tenant A's own rows are visible where an org admin may look.
     users = admin_client.get(reverse("admin:accounts_user_changelist"))
     assert "demo-owner@demo.example" in users.text
-    events = admin_client.get(reverse("admin:accounts_auditevent_changelist"))
+    events = admin_client.get(reverse("admin:audit_auditevent_changelist"))
     assert "demo-owner@demo.example" in events.text
     autocomplete = admin_client.get("/admin/autocomplete/", {
-        "app_label": "accounts", "model_name": "auditevent", "field_name": "user", "term": "",
+        "app_label": "audit", "model_name": "auditevent", "field_name": "user", "term": "",
     })
     assert "demo-owner@demo.example" in autocomplete.text
     # B's rows survived every action.
@@ -239,10 +241,10 @@ def test_platform_superuser_sees_every_tenant(two_tenants):
 def test_audit_events_cannot_be_added_changed_or_deleted_by_anyone(two_tenants, admin_client):
     mine, _theirs = two_tenants
     event = mine[AuditEvent]
-    assert admin_client.get(reverse("admin:accounts_auditevent_add")).status_code == 403
-    change = reverse("admin:accounts_auditevent_change", args=[event.pk])
+    assert admin_client.get(reverse("admin:audit_auditevent_add")).status_code == 403
+    change = reverse("admin:audit_auditevent_change", args=[event.pk])
     assert admin_client.post(change, {"kind": "signout"}).status_code == 403
-    delete = reverse("admin:accounts_auditevent_delete", args=[event.pk])
+    delete = reverse("admin:audit_auditevent_delete", args=[event.pk])
     assert admin_client.post(delete, {"post": "yes"}).status_code == 403
     root = User.objects.create_superuser("root@platform.example", PASSWORD)
     platform = verified_client(root, "localhost")
@@ -255,13 +257,13 @@ def test_audit_events_cannot_be_added_changed_or_deleted_by_anyone(two_tenants, 
 @pytest.mark.django_db
 def test_audit_log_filters_and_csv_export(two_tenants, admin_client):
     mine, _theirs = two_tenants
-    url = reverse("admin:accounts_auditevent_changelist")
+    url = reverse("admin:audit_auditevent_changelist")
     filtered = admin_client.get(url + "?kind=signin.succeeded")
     assert "demo-owner@demo.example" in result_table(filtered)
     assert "demo-owner@demo.example" not in result_table(admin_client.get(url + "?kind=signout"))
     by_date = admin_client.get(url + "?created_at__year=2000")
     assert "demo-owner@demo.example" not in result_table(by_date)
-    export = admin_client.get(reverse("admin:accounts_auditevent_export") + "?kind=signin.succeeded")
+    export = admin_client.get(reverse("admin:audit_auditevent_export") + "?kind=signin.succeeded")
     text = export.content.decode("utf-8-sig")
     assert text.splitlines()[0] == "time,event,user,client address,details"
     assert "demo-owner@demo.example" in text and "demo event" in text
@@ -351,11 +353,11 @@ def test_every_admin_page_renders_for_both_kinds_of_admin(two_tenants, admin_cli
 def test_failed_emails_are_visible_and_can_be_retried(two_tenants, admin_client):
     mine, _theirs = two_tenants
     email = mine[OutboxEmail]
-    listing = admin_client.get(reverse("admin:accounts_outboxemail_changelist") + "?state=failed")
+    listing = admin_client.get(reverse("admin:outbox_outboxemail_changelist") + "?state=failed")
     assert "demo-owner@demo.example" in result_table(listing)
-    detail = admin_client.get(reverse("admin:accounts_outboxemail_change", args=[email.pk]))
+    detail = admin_client.get(reverse("admin:outbox_outboxemail_change", args=[email.pk]))
     assert "demo smtp down" in detail.text
-    admin_client.post(reverse("admin:accounts_outboxemail_changelist"),
+    admin_client.post(reverse("admin:outbox_outboxemail_changelist"),
                       {"action": "retry", "_selected_action": [email.pk]})
     email.refresh_from_db()
     assert email.state == OutboxEmail.State.PENDING

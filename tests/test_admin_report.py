@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import AuditEvent
+from audit.models import AuditEvent
 from recovery.models import RecoveryProfile, SecurityQuestion, SecurityQuestionsDevice
 
 from .conftest import client_for

@@ -12,8 +12,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import AuditEvent, User
+from accounts.models import User
 from accounts.services import provision_user
+from audit.models import AuditEvent
 from recovery.models import RecoveryProfile, SecurityQuestionsDevice
 
 from .test_admin import admin_client, org_admin, result_table, verified_client  # noqa: F401

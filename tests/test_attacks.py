@@ -296,7 +296,7 @@ def test_secrets_never_reach_logs_audit_data_sessions_or_pages(caplog, tenant, u
     from django.db import connection
     from django.views.debug import ExceptionReporter
 
-    from accounts.models import AuditEvent
+    from audit.models import AuditEvent
 
     for name in ["", *logging.root.manager.loggerDict]:  # every logger, SQL with parameters too
         caplog.set_level(logging.DEBUG, logger=name)

@@ -275,7 +275,7 @@ def test_settings_follow_the_environment():
 
 @pytest.mark.django_db
 def test_an_audit_event_costs_one_insert_and_keeps_the_users_tenant(tenant, make_user, django_assert_num_queries):
-    from accounts import audit
+    import audit
 
     user = User.objects.get(pk=make_user(tenant, "audited@demo.example").pk)  # tenant not loaded
     with django_assert_num_queries(1):
@@ -288,7 +288,7 @@ def test_an_audit_event_costs_one_insert_and_keeps_the_users_tenant(tenant, make
 def test_audit_records_the_client_address_as_the_rate_limits_see_it(
     settings, tenant, user, trusted_proxies, recorded
 ):
-    from accounts.models import AuditEvent
+    from audit.models import AuditEvent
 
     settings.ALLAUTH_TRUSTED_PROXY_COUNT = trusted_proxies
     client = client_for(tenant, REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.7")

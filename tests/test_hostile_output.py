@@ -45,7 +45,7 @@ def test_names_from_tenants_and_users_are_escaped(make_tenant, make_user, path, 
 ADMIN_PAGES = [
     "/admin/accounts/user/",
     "/admin/recovery/securityquestion/",
-    "/admin/accounts/auditevent/",
+    "/admin/audit/auditevent/",
     "/admin/report/",
 ]
 

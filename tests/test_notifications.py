@@ -10,13 +10,17 @@ from django.db import transaction
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import audit, mail
-from accounts.models import OutboxEmail, User
-from accounts.notifications import invite_user, notify_password_changed, remind_to_register
+import audit
+from accounts.models import User
+from accounts.notifications import invite_user, notify_password_changed
 from accounts.services import provision_user
-from accounts.tasks import deliver_due, deliver_email, nudge_never_signed_in, send_admin_digests
+from outbox import mail
+from outbox.models import OutboxEmail
+from outbox.tasks import deliver_due, deliver_email
 from portal.celery import app as celery_app
 from recovery.models import RecoveryProfile
+from recovery.notifications import remind_to_register
+from recovery.tasks import nudge_never_signed_in, send_admin_digests
 
 from .conftest import client_for, sign_in
 from .smtp_sink import SmtpSink, html_body, text_body
@@ -336,3 +340,10 @@ def test_tenant_and_platform_links_follow_the_one_site_url_setting(
     [notice] = sent_to(operator.email)
     assert LINK.findall(reminder.body)[0].startswith("http://demo.localhost:8443/security-info/")
     assert LINK.findall(notice.body)[0].startswith(f"http://{settings.PLATFORM_HOSTS[0]}:8443/")
+
+
+def test_every_periodic_task_is_one_a_worker_runs(settings):
+    """Beat publishes names; a worker that finds no task by that name drops the message."""
+    celery_app.loader.import_default_modules()
+    for entry, schedule in settings.CELERY_BEAT_SCHEDULE.items():
+        assert schedule["task"] in celery_app.tasks, entry

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.test import RequestFactory
 from django.utils import timezone
 
-from accounts.models import AuditEvent
+from audit.models import AuditEvent
 from recovery import policy, services, status
 from recovery.models import RecoveryProfile, SecurityQuestion, SecurityQuestionsDevice
 
@@ -282,8 +282,8 @@ def test_nudge_offers_only_the_methods_the_tenant_enables(make_tenant, make_user
 def test_skipping_through_the_pages_queues_one_reminder_a_day_in_the_users_language(
     tenant, user, make_user
 ):
-    from accounts import mail
-    from accounts.models import OutboxEmail
+    from outbox import kinds
+    from outbox.models import OutboxEmail
 
     john = make_user(tenant, "john@demo.example", language="en", name="John")
 
@@ -299,8 +299,8 @@ def test_skipping_through_the_pages_queues_one_reminder_a_day_in_the_users_langu
 
     for person in (user, john):
         skip(person)
-    assert reminders(user) == [(mail.REMINDER, user.pk, "ja", "pending")]
-    assert reminders(john) == [(mail.REMINDER, john.pk, "en", "pending")]
+    assert reminders(user) == [(kinds.REMINDER, user.pk, "ja", "pending")]
+    assert reminders(john) == [(kinds.REMINDER, john.pk, "en", "pending")]
 
     for person in (user, john):  # skipped again within 24 hours: no second e-mail
         skip(person)

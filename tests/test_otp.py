@@ -7,8 +7,9 @@ import pyotp
 import pytest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import AuditEvent
-from accounts.otp import MAX_FAILURES, Result, authenticator_device, verify_totp
+from accounts import app_settings
+from accounts.otp import Result, authenticator_device, verify_totp
+from audit.models import AuditEvent
 from tests.conftest import client_for, sign_in
 
 
@@ -111,7 +112,7 @@ def test_code_page_without_a_pending_sign_in_goes_to_sign_in(tenant):
 
 def test_failures_are_capped_and_forgotten_after_the_window(mfa_user):
     device = add_device(mfa_user)
-    device.throttling_failure_count = MAX_FAILURES
+    device.throttling_failure_count = app_settings.TOTP_MAX_FAILURES
     device.throttling_failure_timestamp = device.created_at if hasattr(device, "created_at") else None
     from django.utils import timezone
 
@@ -121,6 +122,23 @@ def test_failures_are_capped_and_forgotten_after_the_window(mfa_user):
 
     # Fifteen minutes after the last failure the device accepts codes again (no hours-long lock).
     device.throttling_failure_timestamp = timezone.now() - timezone.timedelta(minutes=15)
+    device.save()
+    assert verify_totp(device, current_code(device)) is Result.OK
+
+
+def test_the_cap_and_window_are_the_deployments_settings(mfa_user, settings):
+    """ACCOUNTS_TOTP_MAX_FAILURES / _FAILURE_WINDOW_SECONDS (accounts.app_settings) change the
+    cap a guesser meets, read when a code is checked."""
+    from django.utils import timezone
+
+    settings.ACCOUNTS_TOTP_MAX_FAILURES = 2
+    settings.ACCOUNTS_TOTP_FAILURE_WINDOW_SECONDS = 60
+    device = add_device(mfa_user)
+    device.throttling_failure_count = 2
+    device.throttling_failure_timestamp = timezone.now() - timezone.timedelta(seconds=30)
+    device.save()
+    assert verify_totp(device, current_code(device)) is Result.THROTTLED
+    device.throttling_failure_timestamp = timezone.now() - timezone.timedelta(seconds=60)
     device.save()
     assert verify_totp(device, current_code(device)) is Result.OK
 

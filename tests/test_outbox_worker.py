@@ -24,13 +24,16 @@ from celery.signals import task_postrun
 from django.conf import settings as django_settings
 from django.db import connections, transaction
 from django.db.models import F
+from django.utils import timezone
 
-from accounts import mail
-from accounts.models import OutboxEmail
-from accounts.notifications import notify_password_changed, remind_to_register
+from accounts.models import User
+from accounts.notifications import notify_password_changed
 from accounts.services import provision_user  # no password: no slow hashing per user
-from accounts.tasks import deliver_email, sweep_outbox
+from outbox import kinds, mail
+from outbox.models import OutboxEmail
+from outbox.tasks import deliver_email, sweep_outbox
 from portal.celery import app as celery_app
+from recovery.notifications import remind_to_register
 
 from .conftest import client_for, sign_in
 from .faults import ROOT, database_url_for, portal_env
@@ -152,13 +155,55 @@ def test_the_same_task_delivered_many_times_sends_each_email_once(tenant, make_u
 def test_a_burst_of_skips_is_delivered_once_each_while_the_worker_runs(tenant, make_user, smtp):
     users = [provision_user(tenant=tenant, email=f"burst{i}@demo.example") for i in range(40)]
     with worker(pool="threads", concurrency=2):
-        for user in users:  # each skip its own transaction; tasks are coalesced (accounts.mail.kick)
+        for user in users:  # each skip its own transaction; tasks are coalesced (outbox.mail.kick)
             with transaction.atomic():
                 remind_to_register(user)
         smtp.handler.wait_for(40)
         wait_until(lambda: states() == ["sent"] * 40)
         time.sleep(0.5)
     assert sorted(rcpt[0] for rcpt, _m in smtp.messages) == sorted(u.email for u in users)
+
+
+def test_tasks_queued_under_their_old_names_before_a_deploy_still_deliver(tenant, smtp):
+    """Messages in Redis from before the outbox was an app of its own name accounts.tasks.*:
+    a worker of the new code runs them (a row queued then is sent, not left to the sweeper)."""
+    old_names = [
+        ("accounts.tasks.deliver_email", lambda row: [row.pk]),
+        ("accounts.tasks.deliver_due", lambda row: []),
+        ("accounts.tasks.sweep_outbox", lambda row: [0]),
+    ]
+    with worker():
+        for number, (task_name, args) in enumerate(old_names):
+            person = provision_user(tenant=tenant, email=f"old{number}@demo.example")
+            # Written as queue() writes it, without the after-commit task of the new code.
+            row = OutboxEmail.objects.create(
+                tenant=tenant, user=person, to_email=person.email, kind=kinds.REMINDER,
+            )
+            celery_app.send_task(task_name, args=args(row))
+            wait_until(lambda row=row: OutboxEmail.objects.get(pk=row.pk).state == "sent")
+        time.sleep(0.5)
+    assert [rcpt for rcpt, _m in smtp.messages] == [[f"old{n}@demo.example"] for n in range(3)]
+
+
+def test_digest_and_nudge_queued_under_their_accounts_names_still_run(tenant, make_user, smtp, settings):
+    """Beat ticks in Redis from before the digest and the nudge moved to recovery name
+    accounts.tasks.*: a worker of the new code runs them and the e-mails go out."""
+    admin = make_user(tenant, "admin@demo.example", is_staff=True, language="en")
+    admin.last_login = timezone.now()
+    admin.save(update_fields=["last_login"])
+    sleeper = make_user(tenant, "sleeper@demo.example", language="en")
+    User.objects.filter(pk=sleeper.pk).update(date_joined=timezone.now() - timedelta(days=30))
+    settings.NEVER_SIGNED_IN_NUDGE_DAYS = 7
+    with worker():
+        celery_app.send_task("accounts.tasks.send_admin_digests")
+        celery_app.send_task("accounts.tasks.nudge_never_signed_in")
+        smtp.handler.wait_for(2)
+        wait_until(lambda: states() == ["sent", "sent"])
+    subjects = {rcpt[0]: message["Subject"].strip() for rcpt, message in smtp.messages}
+    assert subjects == {
+        admin.email: "Weekly registration summary for Demo Corporation",
+        sleeper.email: "Sign in to Demo Corporation and secure your account",
+    }
 
 
 @contextmanager

@@ -14,8 +14,8 @@ from django.contrib.auth.hashers import identify_hasher
 from PIL import Image
 from pyzbar.pyzbar import decode as zbar_decode
 
-from accounts.models import AuditEvent
 from accounts.otp import authenticator_device
+from audit.models import AuditEvent
 from recovery import services
 from recovery.models import SecurityAnswer, SecurityQuestion, SecurityQuestionsDevice
 

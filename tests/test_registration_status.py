@@ -17,8 +17,8 @@ from django.core import mail as django_mail
 from django.utils import timezone, translation
 
 from accounts.models import User
-from accounts.tasks import send_admin_digests
 from recovery.models import RecoveryProfile
+from recovery.tasks import send_admin_digests
 
 from .conftest import client_for, sign_in
 from .test_admin import verified_client

@@ -11,7 +11,8 @@ from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import AuditEvent, OutboxEmail
+from audit.models import AuditEvent
+from outbox.models import OutboxEmail
 from recovery import reset, services
 from recovery.models import RecoveryProfile, SecurityQuestion, SecurityQuestionsDevice
 from tests.conftest import PASSWORD, client_for, sign_in

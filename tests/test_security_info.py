@@ -5,8 +5,8 @@ import time
 import pytest
 from django.utils import timezone
 
-from accounts.models import AuditEvent
 from accounts.otp import authenticator_device
+from audit.models import AuditEvent
 from recovery import services, status
 
 from .conftest import PASSWORD, client_for, sign_in

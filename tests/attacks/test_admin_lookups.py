@@ -11,7 +11,8 @@ from django.contrib import admin
 from django.contrib.admin.utils import get_fields_from_path
 from django.urls import reverse
 
-from accounts.models import OutboxEmail, User
+from accounts.models import User
+from outbox.models import OutboxEmail
 
 from ..conftest import PASSWORD
 from ..test_admin import (  # noqa: F401 - fixtures
@@ -86,7 +87,7 @@ def test_other_hidden_fields_cannot_be_filtered_on(who, two_tenants, admin_clien
                                                  superuser_client):
     from allauth.idp.oidc.models import Client
 
-    from accounts.models import AuditEvent
+    from audit.models import AuditEvent
 
     client = admin_client if who == "org_admin" else superuser_client
     probes = {
@@ -104,7 +105,7 @@ def test_other_hidden_fields_cannot_be_filtered_on(who, two_tenants, admin_clien
         for query in queries:
             response = client.get(f"{changelist(model)}?{query}")
             assert response.status_code == 400, (model.__name__, query, response.status_code)
-    export = client.get(reverse("admin:accounts_auditevent_export") + "?user__password__startswith=a")
+    export = client.get(reverse("admin:audit_auditevent_export") + "?user__password__startswith=a")
     assert export.status_code == 400
     # No admin page for sessions or authenticator devices (their data and keys) at all.
     for url in ("/admin/sessions/session/", "/admin/otp_totp/totpdevice/",
@@ -192,7 +193,7 @@ def test_every_filter_the_page_offers_still_works(who, two_tenants, admin_client
     assert "demo-owner@demo.example" in users
     inactive = result_table(client.get(USERS + "?is_active__exact=0"))
     assert "demo-owner@demo.example" not in inactive
-    events = reverse("admin:accounts_auditevent_changelist")
+    events = reverse("admin:audit_auditevent_changelist")
     owner = User.objects.get(email="demo-owner@demo.example")
     by_user = client.get(f"{events}?user__id__exact={owner.pk}&kind=signin.succeeded")
     assert "demo-owner@demo.example" in result_table(by_user)
@@ -203,8 +204,8 @@ def test_every_filter_the_page_offers_still_works(who, two_tenants, admin_client
 def test_offered_lookups_follow_the_filters_fields():
     """The allowed parameters come from each filter's own field, so a date filter, a relation
     and a flag each allow their own shape and nothing beside it."""
-    from accounts.admin import AuditEventAdmin
-    from accounts.models import AuditEvent
+    from audit.models import AuditEvent
+    from console.admin.accounts import AuditEventAdmin
 
     model_admin = AuditEventAdmin(AuditEvent, admin.site)
     offered = model_admin.offered_lookups(None)

@@ -23,11 +23,13 @@ from django.db import IntegrityError, connection, transaction
 from django.test import RequestFactory
 from django.urls import reverse
 
-from accounts import audit
-from accounts.mail import build_message
-from accounts.models import AuditEvent, OutboxEmail, User
+import audit
+from accounts.models import User
 from accounts.notifications import invite_user
 from accounts.services import provision_user
+from audit.models import AuditEvent
+from outbox.mail import build_message
+from outbox.models import OutboxEmail
 from sso.oidc import OIDCAdapter, register_client
 from tenants.models import Tenant
 
@@ -400,16 +402,16 @@ def test_the_admins_search_and_filters_show_this_tenants_user_only(admin_client,
         (f"{USERS}?q={SHARED}", 1),
         (f"{USERS}?q=freelance", 1),
         (f"{USERS}?q=Sato", 1),
-        (f"/admin/accounts/auditevent/?q={SHARED}", 1),
-        (f"/admin/accounts/auditevent/?user__id__exact={theirs.pk}", 0),
-        (f"/admin/accounts/outboxemail/?q={SHARED}", 1),
+        (f"/admin/audit/auditevent/?q={SHARED}", 1),
+        (f"/admin/audit/auditevent/?user__id__exact={theirs.pk}", 0),
+        (f"/admin/outbox/outboxemail/?q={SHARED}", 1),
     ]:
         page = admin_client.get(url, follow=True)
         assert page.status_code == 200, url
         assert max(result_table(page).count("<tr") - 1, 0) == rows, url
         assert theirs_url not in page.text and "Sato in B" not in page.text, url
     # The audit log's user filter offers A's user, never B's.
-    choices = admin_client.get("/admin/accounts/auditevent/").text
+    choices = admin_client.get("/admin/audit/auditevent/").text
     assert f"user__id__exact={mine.pk}" in choices and f"user__id__exact={theirs.pk}" not in choices
     assert admin_client.get(theirs_url).status_code == 404
 

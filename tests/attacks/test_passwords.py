@@ -15,9 +15,11 @@ from django.utils import translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from accounts import mail
 from accounts.invites import invite_tokens
-from accounts.models import AuditEvent, OutboxEmail, User
+from accounts.models import User
+from audit.models import AuditEvent
+from outbox import kinds, mail
+from outbox.models import OutboxEmail
 from portal.celery import app as celery_app
 from tenants.models import TenantHost
 
@@ -129,7 +131,7 @@ def test_a_password_change_on_the_account_page_emails_the_user(
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(CHANGE, change_form(PASSWORD))
     assert response.status_code == 302
-    [notice] = OutboxEmail.objects.filter(user=employee, kind=mail.PASSWORD_CHANGED)
+    [notice] = OutboxEmail.objects.filter(user=employee, kind=kinds.PASSWORD_CHANGED)
     assert notice.context["how"] == "change"
     assert notice.state == OutboxEmail.State.SENT
     [message] = [m for m in django_mail.outbox if m.to == [employee.email]]
@@ -139,7 +141,7 @@ def test_a_password_change_on_the_account_page_emails_the_user(
                                      data__how="change").exists()
     # A wrong current password changes nothing and tells nobody.
     client.post(CHANGE, change_form("not-it", "Another-lantern-2026"))
-    assert OutboxEmail.objects.filter(user=employee, kind=mail.PASSWORD_CHANGED).count() == 1
+    assert OutboxEmail.objects.filter(user=employee, kind=kinds.PASSWORD_CHANGED).count() == 1
 
 
 @pytest.mark.django_db
@@ -284,4 +286,4 @@ def test_every_password_page_refuses_them_and_says_why(password, reason, employe
     assert page.status_code == 200 and reason in page.text
     invited.refresh_from_db()
     assert not invited.has_usable_password()
-    assert not OutboxEmail.objects.filter(kind=mail.PASSWORD_CHANGED).exists()
+    assert not OutboxEmail.objects.filter(kind=kinds.PASSWORD_CHANGED).exists()

@@ -18,7 +18,8 @@ import requests
 from django.contrib.sessions.models import Session
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import AuditEvent, User
+from accounts.models import User
+from audit.models import AuditEvent
 from tests.conftest import PASSWORD, client_for, sign_in
 from tests.oidc_support import REDIRECT_URI, authorize_url, make_client
 from tests.test_nudge import register_questions
@@ -178,7 +179,7 @@ def test_sessions_from_before_the_binding_count_for_their_users_own_tenant_only(
 @pytest.mark.django_db
 def test_a_pending_sign_in_from_before_the_binding_is_dropped(tenant, user):
     """A session not yet signed in names no tenant by its user: without a binding it is dropped."""
-    from tenants.middleware import SESSION_TENANT_KEY
+    from accounts.middleware import SESSION_TENANT_KEY
 
     on_a = client_for(tenant)
     assert sign_in(on_a, user.email)["Location"] == NUDGE

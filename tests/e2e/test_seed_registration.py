@@ -9,8 +9,8 @@ from PIL import Image
 from playwright.sync_api import expect
 from pyzbar.pyzbar import decode as zbar_decode
 
-from accounts.models import AuditEvent
 from accounts.otp import authenticator_device
+from audit.models import AuditEvent
 from recovery import services
 from recovery.models import SecurityAnswer
 from tests.test_nudge import fast_hashing  # noqa: F401 - autouse fixture

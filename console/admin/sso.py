@@ -3,8 +3,8 @@ see and rotate each tenant's signing keys.
 
 Replaces allauth's Client/Token admin (which shows every tenant's rows and puts the secret in a
 message cookie). The secret of a new client is shown once on its own page, never stored in clear.
-The tenant admin (tenants.admin.TenantAdmin) gains the signing keys here, so tenants knows
-nothing of SSO.
+The tenant admin (console.admin.tenants.TenantAdmin) gains the signing keys here, so the
+tenant admin knows nothing of SSO.
 """
 
 from urllib.parse import urlsplit
@@ -19,13 +19,13 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
-from tenants.admin import TenantAdmin
-from tenants.admin_scoping import TenantScopedAdmin, TenantScopedInline
+from sso import signing_keys
+from sso.models import TenantSigningKey
+from sso.oidc import SCOPE_CHOICES, new_client_secret, save_client
 from tenants.models import Tenant
 
-from . import signing_keys
-from .models import TenantSigningKey
-from .oidc import SCOPE_CHOICES, new_client_secret, save_client
+from ..scoping import TenantScopedAdmin, TenantScopedInline
+from .tenants import TenantAdmin
 
 LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
 
@@ -223,7 +223,7 @@ def register(site=admin.site):
         if site.is_registered(model):
             site.unregister(model)
     site.register(Client, TenantClientAdmin)
-    # tenants.admin registered TenantAdmin; the same admin with the signing keys replaces it.
+    # console.admin.tenants registered TenantAdmin; the same admin with the signing keys replaces it.
     if site.is_registered(Tenant):
         site.unregister(Tenant)
     site.register(Tenant, TenantWithSigningKeysAdmin)

@@ -1,10 +1,12 @@
-"""One way to write the audit trail. Callers pass facts, never secrets."""
+"""One way to write the audit trail. Callers pass facts, never secrets.
 
-from allauth.account.adapter import get_adapter
+The package is the API (`audit.record`, `audit.KINDS`, `audit.client_ip`), as in
+django.contrib.auth: what needs the app registry (the model, allauth's adapter) is imported
+when called, since Django imports this package before the models are ready.
+"""
+
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.utils.translation import gettext_lazy as _
-
-from .models import AuditEvent
 
 KINDS = {
     "signin.succeeded": _("Signed in"),
@@ -39,6 +41,8 @@ def client_ip(request):
     client behind a proxy; X-Forwarded-For is trusted only that far. None when unknown."""
     if request is None:
         return None
+    from allauth.account.adapter import get_adapter
+
     try:
         return get_adapter(request).get_client_ip(request)
     except (PermissionDenied, ImproperlyConfigured):  # no usable address, or a forged chain
@@ -53,6 +57,8 @@ def _storable(text, limit=None):
 
 
 def record(kind, *, request=None, user=None, tenant=None, **data):
+    from .models import AuditEvent
+
     if kind not in KINDS:
         raise ValueError(f"unknown audit event kind {kind!r}")
     # The id is enough: loading user.tenant cost one SELECT per sign-in (bench/README.md).

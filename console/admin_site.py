@@ -25,7 +25,7 @@ class PortalAdminSite(AdminSiteOTPRequired):
 
     def has_permission(self, request):
         # Staff of this host's tenant (or a superuser on the platform host), verified by a code.
-        from tenants.admin_scoping import is_org_admin, is_platform_admin
+        from .scoping import is_org_admin, is_platform_admin
 
         if not (is_org_admin(request) or is_platform_admin(request)):
             return False
@@ -33,7 +33,7 @@ class PortalAdminSite(AdminSiteOTPRequired):
 
     def login(self, request, extra_context=None):
         """Where the admin sends anyone it does not let in (never a loop, never its own form)."""
-        from tenants.admin_scoping import is_org_admin, is_platform_admin
+        from .scoping import is_org_admin, is_platform_admin
 
         next_url = safe_next_url(request, default="admin:index")
         query = urlencode({"next": next_url}, safe="/")
@@ -57,7 +57,7 @@ class PortalAdminSite(AdminSiteOTPRequired):
         return redirect("admin:index")
 
     def report(self, request):
-        from recovery.admin_report import report_view
+        from .report import report_view
 
         return report_view(request, self.each_context(request))
 

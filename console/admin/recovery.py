@@ -1,8 +1,8 @@
 from django.contrib import admin
 
-from tenants.admin_scoping import TenantScopedAdmin
+from recovery.models import SecurityQuestion
 
-from .models import SecurityQuestion
+from ..scoping import TenantScopedAdmin
 
 
 @admin.register(SecurityQuestion)

@@ -12,24 +12,27 @@ from django.utils.translation import ngettext, ngettext_lazy
 from import_export.admin import ExportMixin, ImportExportMixin
 from import_export.forms import ImportForm
 
+import audit
+from accounts.models import User
+from accounts.notifications import invite_user
+from accounts.services import provision_user, sync_email_address
+from audit.models import AuditEvent
+from audit.resources import AuditEventResource
+from outbox.mail import retry_failed
+from outbox.models import OutboxEmail
+from recovery.notifications import remind_to_register
 from recovery.reset import ResetUnavailable, unlock_reset
 from recovery.services import require_reregistration
 from recovery.status import STATUS_LABELS, with_registration_status
-from tenants.admin_scoping import ReadOnlyScopedAdmin, TenantScopedAdmin, admin_tenant
 
-from . import audit
-from .importing import (
+from ..importing import (
     IMPORT_COLUMNS,
     MAX_IMPORT_BYTES,
-    AuditEventResource,
     ImportFileError,
     SpreadsheetCSV,
     UserResource,
 )
-from .mail import retry_failed
-from .models import AuditEvent, OutboxEmail, User
-from .notifications import invite_user, remind_to_register
-from .services import provision_user, sync_email_address
+from ..scoping import ReadOnlyScopedAdmin, TenantScopedAdmin, admin_tenant
 
 
 class CSVAdminMixin:

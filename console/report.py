@@ -8,10 +8,10 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 
 from core.spreadsheet import spreadsheet_safe
-from tenants.admin_scoping import admin_tenant
+from recovery import app_settings, reports
+from recovery.status import STATUS_LABELS
 
-from . import reports
-from .status import STATUS_LABELS
+from .scoping import admin_tenant
 
 BAR_AREA_WIDTH = 360
 BAR_HEIGHT = 22
@@ -82,7 +82,7 @@ def report_view(request, site_context):
         "reset_rows": reset_rows,
         "lock_rows": lock_rows,
         "reset_chart": bar_chart(outcome_bars),
-        "days": reports.REPORT_DAYS,
+        "days": app_settings.REPORT_DAYS,
         "as_of": numbers["as_of"],
     }
     return TemplateResponse(request, "admin/portal_report.html", context)
@@ -100,7 +100,7 @@ def report_csv(tenant, coverage_rows, reset_rows, lock_rows):
         writer.writerow([key, count])
     writer.writerow([])
     writer.writerow([
-        _("Resets in the last %(days)d days") % {"days": reports.REPORT_DAYS},
+        _("Resets in the last %(days)d days") % {"days": app_settings.REPORT_DAYS},
         *reports.RESET_OUTCOMES.keys(),
         _("Total"),
     ])
@@ -108,7 +108,7 @@ def report_csv(tenant, coverage_rows, reset_rows, lock_rows):
         writer.writerow([row["key"] or "other", *row["cells"], row["total"]])
     writer.writerow([])
     writer.writerow([
-        _("Reset locks in the last %(days)d days") % {"days": reports.REPORT_DAYS}, "reset.locked",
+        _("Reset locks in the last %(days)d days") % {"days": app_settings.REPORT_DAYS}, "reset.locked",
     ])
     for row in lock_rows:
         writer.writerow([row["key"] or "other", row["count"]])

@@ -3,8 +3,9 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from .admin_scoping import TenantScopedAdmin, TenantScopedInline, admin_tenant
-from .models import Tenant, TenantHost, TenantPolicy
+from tenants.models import Tenant, TenantHost, TenantPolicy
+
+from ..scoping import TenantScopedAdmin, TenantScopedInline, admin_tenant
 
 
 class TenantHostInline(TenantScopedInline):
@@ -20,7 +21,7 @@ class TenantAdmin(TenantScopedAdmin):
     org_admin_can_add = org_admin_can_change = org_admin_can_delete = False
     list_display = ("name", "slug", "is_active", "primary_host", "created_at")
     search_fields = ("name", "slug")
-    inlines = [TenantHostInline]  # sso.admin adds the signing keys
+    inlines = [TenantHostInline]  # console.admin.sso adds the signing keys
 
     @admin.display(description=_("host name"))
     def primary_host(self, tenant):

@@ -4,7 +4,8 @@ queue() writes the row in the caller's transaction and, after commit, kick() mak
 delivery task is on its way (one for a burst); deliver() claims due rows (row lock, SKIP LOCKED)
 and sends each at most once, backing off exponentially on SMTP errors until OUTBOX_MAX_ATTEMPTS;
 sweep() re-queues rows whose delivery is overdue, so a broker outage or a lost task delays an
-e-mail but never loses it. accounts.tasks wraps these as Celery tasks.
+e-mail but never loses it. outbox.tasks wraps these as Celery tasks; outbox.kinds says, for
+each kind of e-mail, where its link goes and when it is no longer wanted.
 """
 
 import logging
@@ -20,29 +21,17 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, When
 from django.template.loader import render_to_string
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from core.sites import public_url
 from tenants.resolution import tenant_url
 
-from .invites import invite_path
+from . import app_settings, kinds
 from .models import OutboxEmail
 
 logger = logging.getLogger(__name__)
 
-REMINDER = "reminder"
-PASSWORD_CHANGED = "password_changed"
-INVITE = "invite"
-NEVER_SIGNED_IN = "never_signed_in"
-ADMIN_DIGEST = "admin_digest"
-
-# A retry's task may reach the worker a moment before the row's next_attempt_at (clock skew
-# between workers). Kept small: an earlier duplicate must not hammer a refusing server.
-EARLY_TOLERANCE = timedelta(milliseconds=200)
-# Rows picked up by one sweep; the next sweep takes the rest.
-SWEEP_BATCH = 1000
 
 
 # --- Queueing (web side) --------------------------------------------------------------------
@@ -78,7 +67,6 @@ def queue(kind, *, user=None, to_email=None, tenant=None, language=None, context
 # Rows committed meanwhile need no task of their own: that task will find them. A burst of
 # e-mails (many skips at once) thus costs a few tasks, not one per e-mail.
 KICK_KEY = "outbox:delivery-queued"
-KICK_TTL = 60  # a lost task blocks new ones this long at most; the sweeper covers the gap
 
 
 def retry_failed(queryset) -> int:
@@ -98,7 +86,7 @@ def kick() -> bool:
     from .tasks import deliver_due
 
     try:
-        if not cache.add(KICK_KEY, 1, KICK_TTL):
+        if not cache.add(KICK_KEY, 1, app_settings.KICK_TTL_SECONDS):
             return True
     except Exception as exc:  # noqa: BLE001 - no cache: one task per e-mail, still correct
         logger.warning("outbox: cache unavailable (%s), queueing without coalescing", exc)
@@ -144,8 +132,8 @@ class Delivery:
 
 
 def retry_delay(attempts: int) -> float:
-    return min(settings.OUTBOX_RETRY_BASE_SECONDS * 2 ** (attempts - 1),
-               settings.OUTBOX_RETRY_MAX_SECONDS)
+    return min(app_settings.RETRY_BASE_SECONDS * 2 ** (attempts - 1),
+               app_settings.RETRY_MAX_SECONDS)
 
 
 def deliver(outbox_id=None, *, batch=None) -> dict:
@@ -157,12 +145,12 @@ def deliver(outbox_id=None, *, batch=None) -> dict:
     SMTP connection is what keeps a burst (many skips at once) fast.
     """
     now = timezone.now()
-    due = dict(state=OutboxEmail.State.PENDING, next_attempt_at__lte=now + EARLY_TOLERANCE)
+    due = dict(state=OutboxEmail.State.PENDING, next_attempt_at__lte=now + app_settings.EARLY_TOLERANCE)
     if outbox_id is not None and not OutboxEmail.objects.filter(pk=outbox_id, **due).exists():
         # Already sent by a batch (the common case in a burst), failed, or not due yet: a
         # cheap look instead of a locking transaction.
         return {}
-    batch = settings.OUTBOX_DELIVERY_BATCH if batch is None else batch
+    batch = app_settings.DELIVERY_BATCH if batch is None else batch
     with transaction.atomic():
         claim = (
             OutboxEmail.objects.select_for_update(skip_locked=True, of=("self",))
@@ -206,7 +194,7 @@ def _send_row(row, message, now) -> Delivery:
     try:
         send(message)
     except (smtplib.SMTPException, OSError) as exc:
-        if row.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
+        if row.attempts >= app_settings.MAX_ATTEMPTS:
             logger.error("outbox %s failed after %s attempts: %s", row.pk, row.attempts,
                          _describe(exc))
             return _finish(row, OutboxEmail.State.FAILED, _describe(exc))
@@ -242,25 +230,22 @@ def _describe(exc) -> str:
 
 
 def still_wanted(row) -> bool:
-    if row.kind == ADMIN_DIGEST:
-        return row.user is None or (row.user.is_active and row.user.is_staff)
-    if row.user is None or not row.user.is_active:
-        return False
-    if row.kind == INVITE:
-        # Once a password is set the invitation has done its job; its link would be a reset.
-        return not row.user.has_usable_password()
-    return True
+    try:
+        kind = kinds.registered(row.kind)
+    except LookupError:  # not sendable either: build_message fails the row with the reason
+        return kinds.recipient_active(row)
+    return kind.still_wanted(row)
 
 
 def sweep(overdue_seconds=None) -> int:
     """Queue again the pending rows whose attempt is overdue; returns how many."""
     if overdue_seconds is None:
-        overdue_seconds = settings.OUTBOX_SWEEP_AFTER_SECONDS
+        overdue_seconds = app_settings.SWEEP_AFTER_SECONDS
     cutoff = timezone.now() - timedelta(seconds=overdue_seconds)
     ids = list(
         OutboxEmail.objects.filter(state=OutboxEmail.State.PENDING, next_attempt_at__lte=cutoff)
         .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:SWEEP_BATCH]
+        .values_list("pk", flat=True)[:app_settings.SWEEP_BATCH]
     )
     queued = sum(enqueue(pk) for pk in ids)
     if ids:
@@ -270,26 +255,9 @@ def sweep(overdue_seconds=None) -> int:
 
 # --- Rendering ------------------------------------------------------------------------------
 
-def _registration_path():
-    try:
-        return reverse("recovery_security_info")
-    except NoReverseMatch:  # the registration pages are not mounted in this build
-        return "/security-info/"
-
-
 def _platform_site() -> str:
     # Platform operators (no tenant) sign in on the platform host.
     return public_url(settings.PLATFORM_HOSTS[0], "")
-
-
-def _link_path(row) -> str:
-    if row.kind == INVITE:
-        return invite_path(row.user)
-    if row.kind == REMINDER:
-        return _registration_path()
-    if row.kind == ADMIN_DIGEST:
-        return reverse("admin:index")
-    return reverse("account_login")
 
 
 def build_message(row, *, sites=None) -> EmailMultiAlternatives:
@@ -303,7 +271,7 @@ def build_message(row, *, sites=None) -> EmailMultiAlternatives:
         tenant_name = tenant.name if tenant is not None else _("Identity portal")
         context = {
             **row.context,
-            "link": site + _link_path(row),
+            "link": site + kinds.registered(row.kind).link_path(row),
             "tenant_name": tenant_name,
             "name": row.user.get_full_name() if row.user is not None else row.to_email,
             "to_email": row.to_email,

@@ -1,4 +1,4 @@
-"""CSV import and export of a tenant's users and of its audit trail (django-import-export).
+"""CSV import and export of a tenant's users (django-import-export).
 
 Import rules: columns email, name, language, active; every row is checked in a dry run first,
 and the real import runs in one transaction that rolls back when any row fails. A row updates
@@ -6,8 +6,6 @@ the tenant's user with its address, or makes a new user of the tenant, whether o
 tenant has a user with that address (nothing here looks outside the tenant). New users are
 created by accounts.services.provision_user and invited, like users made one by one.
 """
-
-import json
 
 import tablib
 from django.conf import settings
@@ -17,13 +15,12 @@ from import_export import fields, resources, widgets
 from import_export.formats import base_formats
 from import_export.instance_loaders import CachedInstanceLoader
 
-from core.spreadsheet import spreadsheet_safe
+import audit
+from accounts.models import User
+from accounts.notifications import invite_user
+from accounts.services import provision_user
+from core.spreadsheet import SafeExportMixin
 from recovery.status import with_registration_status
-
-from . import audit
-from .models import AuditEvent, User
-from .notifications import invite_user
-from .services import provision_user
 
 IMPORT_COLUMNS = ("email", "name", "language", "active")
 # Exported for the admin to read, ignored when the file comes back (recovery.status owns it).
@@ -73,13 +70,6 @@ class SpreadsheetCSV(base_formats.CSV):
     def export_data(self, dataset, **kwargs):
         # The BOM makes Excel read UTF-8 (Japanese names) correctly.
         return "\ufeff" + dataset.export("csv", **kwargs)
-
-
-class SafeExportMixin:
-    """Every exported cell is spreadsheet-safe (=, +, -, @ cannot start a formula)."""
-
-    def export_field(self, field, instance, **kwargs):
-        return spreadsheet_safe(super().export_field(field, instance, **kwargs))
 
 
 class ActiveWidget(widgets.BooleanWidget):
@@ -201,28 +191,3 @@ class UserResource(SafeExportMixin, resources.ModelResource):
             created=len(self.created_users),
             updated=result.totals.get("update", 0),
         )
-
-
-class AuditEventResource(SafeExportMixin, resources.ModelResource):
-    time = fields.Field(attribute="created_at", column_name="time")
-    kind = fields.Field(attribute="kind", column_name="event")
-    user = fields.Field(column_name="user")
-    ip_address = fields.Field(attribute="ip_address", column_name="client address")
-    details = fields.Field(column_name="details")
-
-    class Meta:
-        model = AuditEvent
-        fields = ("time", "kind", "user", "ip_address", "details")
-
-    def __init__(self, tenant=None, **kwargs):
-        super().__init__()
-
-    @classmethod
-    def get_display_name(cls):
-        return _("audit events")
-
-    def dehydrate_user(self, event):
-        return event.user.email if event.user_id else ""
-
-    def dehydrate_details(self, event):
-        return json.dumps(event.data, ensure_ascii=False, sort_keys=True)

@@ -1,0 +1,83 @@
+"""Recovery's tunable numbers, each read from Django settings (RECOVERY_<NAME>) with its default.
+
+allauth's pattern (allauth/account/app_settings.py): `from recovery import app_settings`, then
+`app_settings.RESET_FAILURE_WINDOW`. Read when used, not at import, so a deployment's settings
+and a test's override both apply. portal/settings.py sets the ones the environment can change.
+Numbers each tenant chooses (lock threshold and length, reminder interval, re-confirm days)
+are the tenant's policy (tenants.models.TenantPolicy), not settings.
+"""
+
+from datetime import timedelta
+
+
+class AppSettings:
+    def __init__(self, prefix):
+        self.prefix = prefix
+
+    def _setting(self, name, default, *, prefixed=True):
+        from django.conf import settings
+
+        return getattr(settings, (self.prefix if prefixed else "") + name, default)
+
+    @property
+    def NEVER_SIGNED_IN_NUDGE_DAYS(self):
+        """E-mail employees who never signed in every N days (0: off). Its name predates the
+        prefix (environment NEVER_SIGNED_IN_NUDGE_DAYS), so it keeps it."""
+        return self._setting("NEVER_SIGNED_IN_NUDGE_DAYS", 0, prefixed=False)
+
+    @property
+    def DIGEST_PERIOD(self):
+        """The weeks' events the admin digest counts (it is sent weekly by beat)."""
+        return timedelta(days=self._setting("DIGEST_PERIOD_DAYS", 7))
+
+    @property
+    def RESET_STATE_LIFETIME(self):
+        """A password reset started longer ago than this starts again."""
+        return timedelta(seconds=self._setting("RESET_STATE_LIFETIME_SECONDS", 15 * 60))
+
+    @property
+    def RESET_FAILURE_WINDOW(self):
+        """Failed reset verifications count towards the lock within this window."""
+        return timedelta(seconds=self._setting("RESET_FAILURE_WINDOW_SECONDS", 60 * 60))
+
+    @property
+    def RESET_ADDRESS_LIMIT_FACTOR(self):
+        """Everyone behind an office NAT shares one client address, so an address gets room for
+        this many accounts' worth of failures before it is locked; one name still locks at the
+        policy's number."""
+        return self._setting("RESET_ADDRESS_LIMIT_FACTOR", 4)
+
+    @property
+    def RESET_COUNTER_LOCK_WAIT_MS(self):
+        """How long a try waits for a counter row another request holds (it holds it for a few
+        statements)."""
+        return self._setting("RESET_COUNTER_LOCK_WAIT_MS", 2000)
+
+    @property
+    def SETUP_MAX_FAILURES(self):
+        """The failed codes after which an authenticator setup starts again with a new secret."""
+        return self._setting("SETUP_MAX_FAILURES", 5)
+
+    @property
+    def SETUP_TIMEOUT_SECONDS(self):
+        """An unfinished authenticator setup is dropped after this (the sign-in itself lasts 15 min)."""
+        return self._setting("SETUP_TIMEOUT_SECONDS", 15 * 60)
+
+    @property
+    def REPORT_DAYS(self):
+        """The admin report's resets and locks cover this many days."""
+        return self._setting("REPORT_DAYS", 30)
+
+    @property
+    def REPORT_CACHE_SECONDS(self):
+        """The report's numbers aggregate the whole tenant (linear in its size): computed at most
+        this often per tenant unless the admin asks for fresh ones (bench/scale.py)."""
+        return self._setting("REPORT_CACHE_SECONDS", 60)
+
+
+_app_settings = AppSettings("RECOVERY_")
+
+
+def __getattr__(name):
+    # Module attributes are the instance's: app_settings.REPORT_DAYS as in allauth.
+    return getattr(_app_settings, name)

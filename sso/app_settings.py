@@ -1,0 +1,31 @@
+"""The OpenID Connect provider's tunable numbers, read from Django settings (SSO_<NAME>) with
+their defaults.
+
+allauth's pattern (allauth/account/app_settings.py): `from sso import app_settings`, then
+`app_settings.SIGNING_KEY_SIZE`. Token and code lifetimes are allauth's own settings
+(IDP_OIDC_*_EXPIRES_IN, set in portal/settings.py) and are read through allauth's
+allauth.idp.oidc.app_settings, not duplicated here.
+"""
+
+
+class AppSettings:
+    def __init__(self, prefix):
+        self.prefix = prefix
+
+    def _setting(self, name, default):
+        from django.conf import settings
+
+        return getattr(settings, self.prefix + name, default)
+
+    @property
+    def SIGNING_KEY_SIZE(self):
+        """RSA modulus of new signing keys (RS256, the only algorithm allauth signs with)."""
+        return self._setting("SIGNING_KEY_SIZE", 2048)
+
+
+_app_settings = AppSettings("SSO_")
+
+
+def __getattr__(name):
+    # Module attributes are the instance's: app_settings.SIGNING_KEY_SIZE as in allauth.
+    return getattr(_app_settings, name)
