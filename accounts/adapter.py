@@ -2,11 +2,12 @@ from allauth.account.adapter import DefaultAccountAdapter
 from django.db import transaction
 
 import audit
+from core.compat.allauth import LoginAttemptsKeyMixin
 
 from .notifications import notify_password_changed
 
 
-class AccountAdapter(DefaultAccountAdapter):
+class AccountAdapter(LoginAttemptsKeyMixin, DefaultAccountAdapter):
     def is_open_for_signup(self, request):
         # Accounts are created by organisation admins, never by visitors.
         return False
@@ -29,17 +30,12 @@ class AccountAdapter(DefaultAccountAdapter):
             "recovery.stages.NudgeStage",
         ]
 
-    def _get_login_attempts_cache_key(self, request, **credentials):
-        # Compat entry, allauth private API (allauth/account/adapter.py, 65.x): the key of the
-        # per-account failed sign-in limit, read by pre_authenticate and cleared by
-        # _delete_login_attempts_cached_email (our password reset). allauth's is the site's
-        # domain, i.e. the request's host, + the login: each host name of a tenant had its own
-        # count. Overriding it is what allauth's author advises (pennersr/django-allauth#3584).
-        # Here: the tenant (or the platform) + the login as allauth looks the account up.
+    def login_attempts_key(self, request, login):
+        # The key of allauth's failed sign-in limit per account (core.compat.allauth): the tenant
+        # (or the platform) + the login, never the host name, of which a tenant has several.
         # tests/attacks/test_hosts.py guesses over host names and spellings through it.
         tenant = getattr(request, "tenant", None)
         scope = f"tenant-{tenant.pk}" if tenant is not None else "platform"
-        login = credentials.get("email", credentials.get("username", "")).lower()
         return f"{scope}:{login}"
 
     def set_password(self, user, password):

@@ -7,17 +7,12 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self):
-        from . import (  # noqa: F401
-            backends,
-            checks,
-            notifications,
-            ratelimit,
-            signals,
-            usersessions,
-        )
+        from core.compat import allauth as compat_allauth
+
+        from . import checks, notifications, signals, usersessions  # noqa: F401
 
         checks.install()
-        backends.check_compat()
+        compat_allauth.install_redis_rate_limits()
+        compat_allauth.replace_usersessions_sign_in_receiver(usersessions.record_session)
         usersessions.install()
-        ratelimit.install()
         notifications.register_mail_kinds()

@@ -1,6 +1,5 @@
-from allauth.account import app_settings
-from allauth.account.auth_backends import AuthenticationBackend
 from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
 
 
 def user_belongs_to_request(user, request) -> bool:
@@ -20,41 +19,27 @@ def users_of_request(request):
     return users.filter(tenant=tenant)
 
 
-class TenantAuthenticationBackend(AuthenticationBackend):
-    """allauth's backend, looking the address up among the request's tenant's users only.
+class TenantAuthenticationBackend(ModelBackend):
+    """The only backend: the address is looked up among the request's tenant's users only.
 
-    The same address may be a user in each of several tenants: only this host's user is looked
-    up and only their password is checked, never another tenant's. An address with no user here
-    costs one hash like a wrong password (allauth's timing mitigation) and gets the
-    wrong-password answer, counted by allauth's failed-attempt limit like one.
+    Django's documented backend API (authenticate / get_user / user_can_authenticate), not
+    allauth's backend, whose look-up across every tenant could only be changed through a private
+    method. The same address may be a user in each of several tenants: only this host's user is
+    looked up and only their password is checked, never another tenant's. An address with no
+    user here costs one hash like a wrong password (as Django's ModelBackend and allauth do) and
+    gets the wrong-password answer, counted by allauth's failed-attempt limit like one.
+
+    A disabled user with the right password is returned, as allauth's own backend hands it over:
+    allauth's pre_login then shows "account inactive" and never signs them in. A session is never
+    restored for a disabled user (ModelBackend.get_user asks user_can_authenticate).
     """
 
-    def authenticate(self, request, **credentials):
-        # django.contrib.auth makes a backend instance per authenticate() call, so the request's
-        # users can wait on it for the look-up below.
-        self._users_of_request = users_of_request(request)
-        user = super().authenticate(request, **credentials)
-        # Refused here too should a look-up other than the one below ever find a user.
-        if user is None or not user_belongs_to_request(user, request):
+    def authenticate(self, request, username=None, password=None, email=None, **kwargs):
+        login = email or username
+        if not login or not password:
             return None
-        return user
-
-    # compat(allauth 65.21, private method): allauth's _authenticate() looks the address up here
-    # across all users (account.internal.userkit.filter_users_by_email) and tries the password
-    # on each user found; there is no documented hook for that look-up. check_compat() stops
-    # start-up should allauth stop calling it;
-    # tests/attacks/test_cross_tenant_identity.py::test_another_tenants_password_is_never_tried_here
-    # exercises it.
-    def _authenticate_by_email(self, email, password):
-        if not email or app_settings.LoginMethod.EMAIL not in app_settings.LOGIN_METHODS:
+        user = users_of_request(request).filter(email=login.lower()).first()
+        if user is None:
+            get_user_model()().set_password(password)
             return None
-        user = self._users_of_request.filter(email=email.lower()).first()
-        return self._check_password(user, password)
-
-
-def check_compat():
-    """Start-up check for the private allauth method overridden above."""
-    calls = AuthenticationBackend._authenticate.__code__.co_names
-    if "_authenticate_by_email" not in calls or not hasattr(AuthenticationBackend, "_check_password"):
-        raise RuntimeError("allauth's authentication backend changed: review "
-                           "accounts/backends.py against the installed allauth")
+        return user if user.check_password(password) else None

@@ -1,5 +1,5 @@
 from allauth.account.stages import LoginStage
-from allauth.core.internal.httpkit import headed_redirect_response
+from django.shortcuts import redirect
 
 from .otp import authenticator_device, mfa_required
 
@@ -21,4 +21,4 @@ class OTPStage(LoginStage):
         if authenticator_device(user) is None:
             return None, True
         # A response with "continue" stashes the login until the code page calls exit().
-        return headed_redirect_response(self.urlname), True
+        return redirect(self.urlname), True

@@ -4,7 +4,8 @@ The record is the list that a reset and "sign out everywhere" end. allauth adds 
 sign-in and, first, checks every session it recorded for the user before: a server-side cursor,
 then per session a session load and a user query, then get-or-create in a transaction with a
 savepoint, about ten database round trips per sign-in and more for a user with many sessions
-(bench/README.md). Here a sign-in is one INSERT (its session key is new: django.contrib.auth's
+(bench/README.md). Here a sign-in is one INSERT (record_session, in allauth's place:
+core.compat.allauth.replace_usersessions_sign_in_receiver) (its session key is new: django.contrib.auth's
 login cycles it). A sign-out forgets its own record at once. Sessions that end otherwise (they
 expire, or are deleted from elsewhere) leave the record in the daily purge, which also deletes
 Django's expired sessions; until then a reset just finds their session already gone.
@@ -13,8 +14,6 @@ Django's expired sessions; until then a reset just finds their session already g
 import logging
 
 from allauth.account.adapter import get_adapter
-from allauth.account.signals import user_logged_in
-from allauth.usersessions import signals as usersessions_signals
 from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_out
@@ -69,9 +68,6 @@ def purge_ended_sessions():
 
 
 def install():
-    """Take the place of allauth's receiver (connected in its AppConfig.ready, which ran first)."""
-    if not user_logged_in.disconnect(receiver=usersessions_signals.on_user_logged_in):
-        raise RuntimeError("allauth.usersessions' sign-in receiver was not found: review "
-                           "accounts/usersessions.py against the installed allauth")
-    user_logged_in.connect(receiver=record_session, dispatch_uid="portal_record_session")
+    """record_session takes the place of allauth's receiver at sign-in
+    (core.compat.allauth.replace_usersessions_sign_in_receiver); a sign-out forgets its record."""
     user_logged_out.connect(receiver=forget_session, dispatch_uid="portal_forget_session")

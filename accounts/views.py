@@ -1,12 +1,10 @@
 import django_otp
 from allauth.account.stages import LoginStageController
 from django.contrib.auth.decorators import login_required
-from django.db import connection
-from django.http import JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
+
+from core.http import safe_next_url
 
 from .forms import OTPCodeForm
 from .otp import authenticator_device
@@ -16,27 +14,6 @@ from .stages import OTPStage
 @login_required
 def home(request):
     return render(request, "accounts/home.html")
-
-
-@never_cache
-def healthz(request):
-    """For load balancers: 200 when the database answers, 503 when it does not."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except Exception:  # noqa: BLE001 - any database failure means "not ready"
-        return JsonResponse({"database": "down"}, status=503)
-    return JsonResponse({"database": "ok"})
-
-
-def safe_next_url(request, default="home"):
-    """The ?next= (or posted next) when it stays on this host; otherwise the default page."""
-    candidate = request.POST.get("next") or request.GET.get("next") or ""
-    if candidate and url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return candidate
-    return reverse(default)
 
 
 @never_cache

@@ -5,7 +5,7 @@ import json
 from django.utils.translation import gettext_lazy as _
 from import_export import fields, resources
 
-from tenants.admin_scoping import SafeExportMixin
+from core.spreadsheet import SafeExportMixin
 
 from .models import AuditEvent
 

@@ -13,6 +13,8 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from two_factor.admin import AdminSiteOTPRequired
 
+from core.http import safe_next_url
+
 
 class PortalAdminSite(AdminSiteOTPRequired):
     site_header = _("Identity portal administration")
@@ -31,8 +33,6 @@ class PortalAdminSite(AdminSiteOTPRequired):
 
     def login(self, request, extra_context=None):
         """Where the admin sends anyone it does not let in (never a loop, never its own form)."""
-        from accounts.views import safe_next_url
-
         from .scoping import is_org_admin, is_platform_admin
 
         next_url = safe_next_url(request, default="admin:index")

@@ -19,8 +19,8 @@ import audit
 from accounts.models import User
 from accounts.notifications import invite_user
 from accounts.services import provision_user
+from core.spreadsheet import SafeExportMixin
 from recovery.status import with_registration_status
-from tenants.admin_scoping import SafeExportMixin
 
 IMPORT_COLUMNS = ("email", "name", "language", "active")
 # Exported for the admin to read, ignored when the file comes back (recovery.status owns it).

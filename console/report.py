@@ -7,9 +7,9 @@ from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 
+from core.spreadsheet import spreadsheet_safe
 from recovery import app_settings, reports
 from recovery.status import STATUS_LABELS
-from tenants.admin_scoping import spreadsheet_safe
 
 from .scoping import admin_tenant
 

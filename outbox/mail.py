@@ -24,7 +24,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from tenants.resolution import public_url, tenant_url
+from core.sites import public_url
+from tenants.resolution import tenant_url
 
 from . import app_settings, kinds
 from .models import OutboxEmail

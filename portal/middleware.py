@@ -1,10 +1,9 @@
 import logging
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from core.errors import UNAVAILABLE
+from core.views import healthz
 
 log = logging.getLogger(__name__)
-UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ConnectionRefusedError)
 
 
 class ServiceUnavailableMiddleware:
@@ -41,7 +40,5 @@ class HealthCheckMiddleware:
 
     def __call__(self, request):
         if request.path == "/healthz" and request.method in ("GET", "HEAD"):
-            from accounts.views import healthz
-
             return healthz(request)
         return self.get_response(request)

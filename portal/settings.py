@@ -144,7 +144,7 @@ REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "portal.cache.RedisCache",
+            "BACKEND": "core.compat.django.RedisCache",  # Django's, one client per pool
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="portal"),
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
@@ -154,8 +154,8 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Sessions live in the database with the cache in front: any web node can read them, and they
-# survive a cache outage.
-SESSION_ENGINE = "portal.sessions"
+# survive a cache outage. Django's cached_db store, changed in core/compat/django.py.
+SESSION_ENGINE = "core.compat.django"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 12)
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"

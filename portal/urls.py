@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts import views as account_views
+from core.views import healthz
 
 # allauth's account views we use. Its sign-up, e-mail management and e-mail password reset stay
 # unmounted: accounts are made by admins, and allauth's reset looks users up across tenants.
@@ -17,7 +18,7 @@ allauth_patterns = [p for p in allauth_account_urls.urlpatterns if p.name in ALL
 
 urlpatterns = [
     path("", account_views.home, name="home"),
-    path("healthz", account_views.healthz, name="healthz"),
+    path("healthz", healthz, name="healthz"),
     path("accounts/password/reset/", include("recovery.reset_urls")),
     path("accounts/", include(allauth_patterns)),
     path("accounts/", include("accounts.urls")),

@@ -5,7 +5,7 @@ from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.views import defaults
 
-from .middleware import UNAVAILABLE
+from core.errors import UNAVAILABLE
 
 
 def unavailable_response(request=None):

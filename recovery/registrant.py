@@ -5,12 +5,13 @@ import time
 from dataclasses import dataclass
 from functools import wraps
 
-from allauth.account.internal.flows.login import get_authentication_records
-from allauth.account.internal.stagekit import stash_login
+from allauth.account.authentication import get_authentication_records
 from allauth.account.stages import LoginStageController
 from allauth.core.exceptions import ReauthenticationRequired
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
+
+from core.compat.allauth import save_stage_state
 
 from . import policy
 from .stages import NudgeStage
@@ -36,7 +37,7 @@ class Registrant:
     def remember(self, key, value):
         """Keep a fact for the rest of the nudge (it lives in the pending sign-in)."""
         self.stage.state[key] = value
-        stash_login(self.stage.request, self.stage.login)
+        save_stage_state(self.stage)
 
 
 def registrant_for(request):

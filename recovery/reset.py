@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
 
-from allauth.account.adapter import get_adapter
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
@@ -34,7 +33,8 @@ from accounts.models import User
 from accounts.notifications import notify_password_changed
 from accounts.otp import authenticator_device
 from accounts.usersessions import end_sessions
-from portal.middleware import UNAVAILABLE
+from core.compat.allauth import clear_failed_sign_ins
+from core.errors import UNAVAILABLE
 
 from . import app_settings, services
 from .models import ResetThrottle, SecurityQuestion, SecurityQuestionsDevice
@@ -509,7 +509,7 @@ def complete(request, state, password):
     # the account out of signing in with the new one. Only Redis being down is tolerated here
     # (they age out); anything else, such as allauth renaming this, fails loudly.
     with suppress(*UNAVAILABLE):
-        get_adapter(request)._delete_login_attempts_cached_email(request, email=user.email)
+        clear_failed_sign_ins(request, email=user.email)
     return user
 
 

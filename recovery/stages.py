@@ -1,5 +1,5 @@
 from allauth.account.stages import LoginStage
-from allauth.core.internal.httpkit import headed_redirect_response
+from django.shortcuts import redirect
 
 from accounts.otp import authenticator_device
 
@@ -24,7 +24,7 @@ class NudgeStage(LoginStage):
         # Recorded here, once per sign-in: the page itself then writes nothing (not even the
         # session), however often it is shown.
         services.record_nudge_shown(self.login.user, request=self.request, reason=reason)
-        return headed_redirect_response(self.urlname), True
+        return redirect(self.urlname), True
 
     def exit(self):
         # A code from the authenticator registered during this sign-in proves the second

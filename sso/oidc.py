@@ -21,7 +21,6 @@ from allauth.account.authentication import get_authentication_records
 from allauth.core import context
 from allauth.idp.oidc import app_settings as oidc_settings
 from allauth.idp.oidc.adapter import DefaultOIDCAdapter
-from allauth.idp.oidc.internal.oauthlib.request_validator import OAuthLibRequestValidator
 from allauth.idp.oidc.models import Client, Token
 from allauth.utils import build_absolute_uri
 from django.core.cache import cache
@@ -30,6 +29,7 @@ from django.utils.translation import gettext_lazy as _
 from oauthlib.oauth2.rfc6749.errors import InvalidTokenError
 
 from accounts.backends import user_belongs_to_request
+from core.compat.allauth import RequestValidator
 from tenants.resolution import tenant_url
 
 from .models import TenantOIDCClient
@@ -232,7 +232,7 @@ class OIDCAdapter(DefaultOIDCAdapter):
 
 # --- revocation (RFC 7009) ----------------------------------------------------------------
 
-class RevocationValidator(OAuthLibRequestValidator):
+class RevocationValidator(RequestValidator):
     """allauth's validator for oauthlib's revocation endpoint (sso.views.revoke).
 
     allauth authenticates the client; the client must be one of this host's tenant. allauth's

@@ -7,7 +7,6 @@ private_keys_of(). Nothing reads IDP_OIDC_PRIVATE_KEYS.
 
 from datetime import timedelta
 
-from allauth.core.internal.jwkkit import load_jwk_from_pem
 from allauth.idp.oidc import app_settings as oidc_settings
 from allauth.idp.oidc.models import PrivateKey
 from cryptography.hazmat.primitives import serialization
@@ -16,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from core.compat.allauth import jwk_kid
 from tenants.models import Tenant
 
 from . import app_settings
@@ -34,7 +34,7 @@ def create_signing_key(tenant) -> TenantSigningKey:
     """A fresh key for `tenant`; being the newest, it signs from now on."""
     pem = new_private_key_pem()
     # The kid is allauth's own (the RFC 7638 thumbprint it puts in the JWKS and token headers).
-    kid = load_jwk_from_pem(pem)[0]["kid"]
+    kid = jwk_kid(pem)
     return TenantSigningKey.objects.create(tenant=tenant, kid=kid, private_key_pem=pem)
 
 

@@ -11,18 +11,10 @@ import json
 import time
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from allauth.core.internal.httpkit import add_query_params, del_query_params, extract_basic_auth
 from allauth.idp.oidc import views as allauth_views
-from allauth.idp.oidc.internal.clientkit import is_redirect_uri_allowed
-from allauth.idp.oidc.internal.oauthlib.utils import (
-    convert_response,
-    extract_params,
-    respond_html_error,
-)
 from allauth.idp.oidc.models import Client
-from django.core.signing import BadSignature, Signer
 from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.csrf import csrf_exempt
@@ -32,6 +24,8 @@ from oauthlib.oauth2.rfc6749 import errors
 
 from accounts.backends import user_belongs_to_request
 from accounts.otp import authenticator_device, mfa_required
+from core.compat import allauth as compat
+from core.http import add_query_params, del_query_params
 
 from . import oidc
 
@@ -48,18 +42,14 @@ def _authorize_client_id(request):
     # The consent form posts back allauth's signed copy of the validated request.
     signed = request.POST.get("request")
     if signed:
-        try:
-            _scopes, info = Signer().unsign_object(signed)
-        except (BadSignature, ValueError, TypeError):
-            return None
-        return info.get("client_id") if isinstance(info, dict) else None
+        return compat.consent_client_id(signed)
     return request.POST.get("client_id")
 
 
 def _html_error(request, description, error_class=errors.InvalidClientIdError):
-    response = respond_html_error(request, error=error_class(description=description))
-    response.status_code = 400
-    return response
+    # The page allauth shows for an error it will not redirect (its template, overridden here).
+    return render(request, "idp/oidc/error.html", {"error": error_class(description=description)},
+                  status=400)
 
 
 def _max_age_exceeded(request):
@@ -135,7 +125,7 @@ def _state_required(request, client):
     """We require state (CSRF protection for the client): an OAuth error, redirected only to a
     registered redirect URI."""
     redirect_uri = request.GET.get("redirect_uri", "")
-    if not is_redirect_uri_allowed(redirect_uri, client.get_redirect_uris(), client.allow_uri_wildcards):
+    if not compat.redirect_uri_allowed(client, redirect_uri):
         return _html_error(request, "Mismatching redirect URI.", errors.InvalidRequestError)
     return _ClientRedirect(add_query_params(redirect_uri, {
         "error": "invalid_request", "error_description": "The state parameter is required.",
@@ -164,8 +154,7 @@ def _oauth_error(error, description, status):
 
 def _token_request_client(request):
     # The same reading of the credentials as allauth's, so we check the client it will use.
-    client_id, _secret = extract_basic_auth({"Authorization": request.META.get("HTTP_AUTHORIZATION", "")})
-    return _client(client_id or request.POST.get("client_id"))
+    return _client(compat.basic_auth_client_id(request) or request.POST.get("client_id"))
 
 
 def _foreign_client_response(request):
@@ -213,7 +202,11 @@ def revoke(request):
     if request.method != "POST":
         return _oauth_error("invalid_request", "Use POST.", 405)
     endpoint = RevocationEndpoint(oidc.RevocationValidator())
-    return convert_response(*endpoint.create_revocation_response(*extract_params(request)))
+    headers, body, status = endpoint.create_revocation_response(*compat.oauthlib_request(request))
+    response = HttpResponse(body, status=status)
+    for name, value in headers.items():
+        response[name] = value
+    return response
 
 
 @csrf_exempt

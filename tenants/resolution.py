@@ -12,23 +12,18 @@ import time
 from django.conf import settings
 from django.http.request import split_domain_port
 
+from core.sites import DEFAULT_PORTS, public_port, public_url
+
 from .models import TenantHost
 
 HOST_CACHE_SECONDS = 30
 PLATFORM = object()  # the host is the platform's own (no tenant)
-DEFAULT_PORTS = {"http": "80", "https": "443"}
 _cache: dict[str, tuple[float, object]] = {}
 
 
 def normalise_host(raw_host: str) -> str:
     domain, _port = split_domain_port(raw_host or "")
     return domain.lower().rstrip(".")
-
-
-def public_port(scheme: str) -> str:
-    """The port the portal's public URLs name: PORTAL_PUBLIC_PORT, unless the scheme's default."""
-    port = str(settings.PORTAL_PUBLIC_PORT or "")
-    return "" if port == DEFAULT_PORTS.get(scheme) else port
 
 
 def canonical_host(raw_host: str, scheme: str) -> str | None:
@@ -67,13 +62,6 @@ def resolve_host(host: str):
 
 def clear_cache():
     _cache.clear()
-
-
-def public_url(host: str, path: str = "/") -> str:
-    """Absolute URL on one of the portal's hosts, as the public reaches it."""
-    scheme = "https" if settings.PRODUCTION else "http"
-    port = public_port(scheme)
-    return f"{scheme}://{host}{':' + port if port else ''}{path}"
 
 
 def tenant_url(tenant, path: str = "/") -> str:

@@ -270,7 +270,7 @@ def test_settings_follow_the_environment():
         assert settings.CELERY_TASK_ALWAYS_EAGER is False
     else:
         assert settings.CELERY_TASK_ALWAYS_EAGER is True
-    assert settings.SESSION_ENGINE == "portal.sessions"
+    assert settings.SESSION_ENGINE == "core.compat.django"
 
 
 @pytest.mark.django_db
@@ -306,7 +306,7 @@ def test_a_session_ended_elsewhere_is_not_brought_back_by_a_late_save():
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from portal.sessions import SessionStore
+    from core.compat.django import SessionStore
 
     store = SessionStore()
     store["step"] = 1

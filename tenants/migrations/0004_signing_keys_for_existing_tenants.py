@@ -9,10 +9,11 @@ from django.db import migrations
 
 def give_each_tenant_a_key(apps, schema_editor):
     # The key is made as tenants.signing_keys makes it, written out here so that later changes
-    # to that module do not change what this migration did.
-    from allauth.core.internal.jwkkit import load_jwk_from_pem
+    # to that module do not change what this migration did. The kid is allauth's own.
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from core.compat.allauth import jwk_kid
 
     Tenant = apps.get_model("tenants", "Tenant")
     TenantSigningKey = apps.get_model("tenants", "TenantSigningKey")
@@ -22,7 +23,7 @@ def give_each_tenant_a_key(apps, schema_editor):
             serialization.NoEncryption(),
         ).decode()
         TenantSigningKey.objects.create(
-            tenant=tenant, kid=load_jwk_from_pem(pem)[0]["kid"], private_key_pem=pem,
+            tenant=tenant, kid=jwk_kid(pem), private_key_pem=pem,
         )
 
 

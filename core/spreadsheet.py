@@ -1,8 +1,4 @@
-"""Spreadsheet-safe CSV cells, shared by every export (the admin's scoping is console.scoping).
-
-Generic helpers with no tenant logic: they stay here, below audit and console, until core/
-exists to hold them.
-"""
+"""Cells of the CSV files the portal hands out, safe to open in a spreadsheet."""
 
 # Characters that make a spreadsheet treat a cell as a formula (OWASP "CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
