@@ -4,9 +4,9 @@ The record is the list that a reset and "sign out everywhere" end. allauth adds 
 sign-in and, first, checks every session it recorded for the user before: a server-side cursor,
 then per session a session load and a user query, then get-or-create in a transaction with a
 savepoint, about ten database round trips per sign-in and more for a user with many sessions
-(bench/README.md). Here a sign-in is one INSERT (record_session, in allauth's place:
-core.compat.allauth.replace_usersessions_sign_in_receiver) (its session key is new: django.contrib.auth's
-login cycles it). A sign-out forgets its own record at once. Sessions that end otherwise (they
+(bench/README.md). Here a sign-in is one INSERT (its session key is new: django.contrib.auth's
+login cycles it): record_session, in allauth's receiver's place
+(core.compat.allauth.replace_usersessions_sign_in_receiver). A sign-out forgets its own record at once. Sessions that end otherwise (they
 expire, or are deleted from elsewhere) leave the record in the daily purge, which also deletes
 Django's expired sessions; until then a reset just finds their session already gone.
 """

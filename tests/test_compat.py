@@ -58,6 +58,16 @@ def statements_on(table, captured):
     return [q["sql"].split()[0].upper() for q in captured if f'"{table}"' in q["sql"]]
 
 
+def test_the_compat_entries_were_checked_against_the_installed_versions():
+    # An upgrade is reviewed against core/compat (each entry's reference and test) before the
+    # version there is moved on; the exercising tests below are what catch a changed behaviour.
+    import allauth
+    import django
+
+    assert compat_allauth.CHECKED_AGAINST == f"django-allauth {allauth.__version__}"
+    assert compat_django.CHECKED_AGAINST == f"Django {django.get_version()}"
+
+
 # --- core.compat.allauth: rate limits on Redis -------------------------------------------------
 
 def rate_limit_windows():
