@@ -1,4 +1,4 @@
-"""Rules of the self-service password reset (SPEC.md flow E).
+"""Rules of the self-service password reset (docs/product.md flow E).
 
 The wizard's state lives server-side in the browser's session; failure counters and locks live
 in the database (ResetThrottle rows), so every web node sees the same numbers and a restarted

@@ -1,4 +1,4 @@
-"""The password reset wizard (SPEC.md flow E). Thin: every rule is in recovery.reset."""
+"""The password reset wizard (docs/product.md flow E). Thin: every rule is in recovery.reset."""
 
 from functools import wraps
 

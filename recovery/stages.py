@@ -7,7 +7,7 @@ from . import policy, services
 
 
 class NudgeStage(LoginStage):
-    """"Keep your account secure": asks for recovery methods after sign-in (SPEC.md flow A).
+    """"Keep your account secure": asks for recovery methods after sign-in (docs/product.md flow A).
 
     Runs before the session is logged in, so until it exits nothing else of the portal is
     reachable; skipping (where allowed) or registering exits it.

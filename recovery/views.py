@@ -1,4 +1,4 @@
-"""Registration pages (SPEC.md flows A–D). The same views serve the sign-in nudge (the pending
+"""Registration pages (docs/product.md flows A–D). The same views serve the sign-in nudge (the pending
 sign-in's user) and the security-info page (the signed-in user): see registrant.py."""
 
 import base64

@@ -46,7 +46,7 @@ class TenantHost(models.Model):
 
 
 class TenantPolicy(models.Model):
-    """The recovery policy of one tenant (SPEC.md): Entra's numbers are the defaults."""
+    """The recovery policy of one tenant (docs/product.md): Entra's numbers are the defaults."""
 
     tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="policy")
 

@@ -1,4 +1,4 @@
-"""Self-service password reset (SPEC.md flow E): the flows a user walks and what an attacker sees."""
+"""Self-service password reset (docs/product.md flow E): the flows a user walks and what an attacker sees."""
 
 import time
 from html.parser import HTMLParser
