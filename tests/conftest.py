@@ -1,10 +1,15 @@
+import os
+
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.test import Client
 
 from accounts.services import provision_user
 from tenants.resolution import clear_cache as clear_host_cache
 from tenants.services import create_tenant
+
+from .faults import PortalNode, database_url_for
 
 PASSWORD = "Correct-horse-42"
 
@@ -80,3 +85,27 @@ def sign_in(client, email, password=PASSWORD, next_url=None):
     data = {"login": email, "password": password}
     url = "/accounts/login/" + (f"?next={next_url}" if next_url else "")
     return client.post(url, data)
+
+
+def _deployed_shape() -> bool:
+    return os.environ.get("DATABASE_URL", "").startswith("postgres") and bool(os.environ.get("REDIS_URL"))
+
+
+@pytest.fixture
+def two_nodes(db):
+    """Two real web nodes (gunicorn) on the test database and the test Redis."""
+    if not _deployed_shape():
+        pytest.fail("two_nodes needs DATABASE_URL (PostgreSQL) and REDIS_URL: mark the test "
+                    "with NEEDS_TWO_NODES so the SQLite smoke run deselects it")
+    env = {
+        "DATABASE_URL": database_url_for(settings.DATABASES["default"]["NAME"]),
+        "REDIS_URL": os.environ["REDIS_URL"],
+    }
+    started = []
+    try:
+        for _ in range(2):
+            started.append(PortalNode(**env).start())
+        yield started
+    finally:
+        for node in started:
+            node.stop()

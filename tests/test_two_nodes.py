@@ -7,14 +7,13 @@ The nodes are real gunicorn processes on the test database (committed data: tran
 import os
 
 import pytest
-from django.conf import settings
 from django.core.cache import cache
 
 from recovery import reset
 
 from . import test_reset as flows
 from .conftest import PASSWORD
-from .faults import Browser, PortalNode, database_url_for
+from .faults import Browser
 from .test_reset import METHOD, RESET, VERIFY, Page, register_questions
 
 pytestmark = [
@@ -30,19 +29,8 @@ bank = flows.bank  # the question bank fixture of the reset tests
 
 
 @pytest.fixture
-def nodes(no_nudge, tenant, user):
-    env = {
-        "DATABASE_URL": database_url_for(settings.DATABASES["default"]["NAME"]),
-        "REDIS_URL": os.environ["REDIS_URL"],
-    }
-    started = []
-    try:
-        for _ in range(2):
-            started.append(PortalNode(**env).start())
-        yield started
-    finally:
-        for node in started:
-            node.stop()
+def nodes(no_nudge, tenant, user, two_nodes):
+    return two_nodes
 
 
 def test_a_session_started_on_one_node_is_valid_on_the_other(nodes, user):
