@@ -10,16 +10,10 @@ portal/settings.py and read through them.
 
 from datetime import timedelta
 
+from core.app_settings import PrefixedSettings, module_getattr
 
-class AppSettings:
-    def __init__(self, prefix):
-        self.prefix = prefix
 
-    def _setting(self, name, default):
-        from django.conf import settings
-
-        return getattr(settings, self.prefix + name, default)
-
+class AppSettings(PrefixedSettings):
     @property
     def TOTP_MAX_FAILURES(self):
         """At most this many wrong authenticator codes per device within TOTP_FAILURE_WINDOW.
@@ -35,7 +29,4 @@ class AppSettings:
 
 _app_settings = AppSettings("ACCOUNTS_")
 
-
-def __getattr__(name):
-    # Module attributes are the instance's: app_settings.TOTP_MAX_FAILURES as in allauth.
-    return getattr(_app_settings, name)
+__getattr__ = module_getattr(_app_settings)

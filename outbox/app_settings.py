@@ -7,16 +7,10 @@ test's override both apply. portal/settings.py sets the ones the environment can
 
 from datetime import timedelta
 
+from core.app_settings import PrefixedSettings, module_getattr
 
-class AppSettings:
-    def __init__(self, prefix):
-        self.prefix = prefix
 
-    def _setting(self, name, default):
-        from django.conf import settings
-
-        return getattr(settings, self.prefix + name, default)
-
+class AppSettings(PrefixedSettings):
     @property
     def MAX_ATTEMPTS(self):
         """Sending attempts before an e-mail is given up as failed."""
@@ -60,7 +54,4 @@ class AppSettings:
 
 _app_settings = AppSettings("OUTBOX_")
 
-
-def __getattr__(name):
-    # Module attributes are the instance's: app_settings.MAX_ATTEMPTS as in allauth.
-    return getattr(_app_settings, name)
+__getattr__ = module_getattr(_app_settings)

@@ -9,16 +9,10 @@ are the tenant's policy (tenants.models.TenantPolicy), not settings.
 
 from datetime import timedelta
 
+from core.app_settings import PrefixedSettings, module_getattr
 
-class AppSettings:
-    def __init__(self, prefix):
-        self.prefix = prefix
 
-    def _setting(self, name, default, *, prefixed=True):
-        from django.conf import settings
-
-        return getattr(settings, (self.prefix if prefixed else "") + name, default)
-
+class AppSettings(PrefixedSettings):
     @property
     def NEVER_SIGNED_IN_NUDGE_DAYS(self):
         """E-mail employees who never signed in every N days (0: off). Its name predates the
@@ -77,7 +71,4 @@ class AppSettings:
 
 _app_settings = AppSettings("RECOVERY_")
 
-
-def __getattr__(name):
-    # Module attributes are the instance's: app_settings.REPORT_DAYS as in allauth.
-    return getattr(_app_settings, name)
+__getattr__ = module_getattr(_app_settings)

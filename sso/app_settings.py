@@ -7,16 +7,10 @@ allauth's pattern (allauth/account/app_settings.py): `from sso import app_settin
 allauth.idp.oidc.app_settings, not duplicated here.
 """
 
+from core.app_settings import PrefixedSettings, module_getattr
 
-class AppSettings:
-    def __init__(self, prefix):
-        self.prefix = prefix
 
-    def _setting(self, name, default):
-        from django.conf import settings
-
-        return getattr(settings, self.prefix + name, default)
-
+class AppSettings(PrefixedSettings):
     @property
     def SIGNING_KEY_SIZE(self):
         """RSA modulus of new signing keys (RS256, the only algorithm allauth signs with)."""
@@ -25,7 +19,4 @@ class AppSettings:
 
 _app_settings = AppSettings("SSO_")
 
-
-def __getattr__(name):
-    # Module attributes are the instance's: app_settings.SIGNING_KEY_SIZE as in allauth.
-    return getattr(_app_settings, name)
+__getattr__ = module_getattr(_app_settings)
