@@ -5,6 +5,8 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django_otp.models import ThrottlingMixin, TimestampMixin
 
+from tenants.scoping import TenantScopedManager
+
 QUESTION_MIN_LENGTH = 3  # and at most 200 (the fields' max_length)
 MAX_CUSTOM_QUESTIONS = 20
 
@@ -21,6 +23,9 @@ class SecurityQuestion(models.Model):
     text_en = models.CharField(_("question (English)"), max_length=200)
     is_active = models.BooleanField(_("offered"), default=True)
     position = models.PositiveIntegerField(_("order"), default=0)
+
+    # A tenant's own questions and the built-in bank (no tenant), which every tenant uses.
+    objects = TenantScopedManager("tenant", shared=True)
 
     class Meta:
         verbose_name = _("security question")
@@ -74,6 +79,8 @@ class SecurityQuestionsDevice(TimestampMixin, ThrottlingMixin, _NothingElseRefus
     name = models.CharField(max_length=64, help_text="The human-readable name of this device.")
     confirmed = models.BooleanField(default=True, help_text="Is this device ready for use?")
 
+    objects = TenantScopedManager("user__tenant")
+
     class Meta:
         verbose_name = _("security questions")
         verbose_name_plural = _("security questions")
@@ -116,6 +123,8 @@ class SecurityAnswer(models.Model):
     # A salted slow hash (Django's password hasher) of the normalised answer, never the answer.
     answer_hash = models.CharField(max_length=256)
 
+    objects = TenantScopedManager("device__user__tenant")
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["device", "question"], name="one_answer_per_question"),
@@ -139,6 +148,8 @@ class RecoveryProfile(models.Model):
     last_reminder_at = models.DateTimeField(_("last reminder"), null=True, blank=True)
     last_reset_at = models.DateTimeField(_("last reset"), null=True, blank=True)
     last_reset_method = models.CharField(_("last reset method"), max_length=32, blank=True)
+
+    objects = TenantScopedManager("user__tenant")
 
     class Meta:
         verbose_name = _("recovery status")

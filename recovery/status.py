@@ -35,6 +35,8 @@ from django.db.models.functions import Coalesce, Least, Now
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from tenants.scoping import all_tenants
+
 from .models import SecurityQuestionsDevice
 from .services import AUTHENTICATOR, QUESTIONS
 
@@ -155,6 +157,10 @@ def _registration_status_query():
     Building it took more CPU than PostgreSQL took to run it, and every sign-in builds it twice:
     the nudge stage and the nudge page (bench/README.md). Nothing in it depends on the time of
     the call (the re-confirm check uses the database's clock), so the template is never stale.
+
+    Built in all_tenants() (tenants.scoping), never in the scope of whichever request came
+    first, which it would keep for every later one: it is only ever filtered to one user in hand
+    (registration_status), whom the caller found in its own scope.
     """
     from accounts.models import User
 
@@ -162,14 +168,15 @@ def _registration_status_query():
         devices = device_model.objects.filter(user=OuterRef("pk"), confirmed=True)
         return Subquery(devices.values("created_at")[:1])
 
-    return (
-        with_registration_status(User.objects.all())
-        .annotate(questions_since=since(SecurityQuestionsDevice), authenticator_since=since(TOTPDevice))
-        .values(
-            "registration_status", "has_questions", "has_authenticator", "questions_since",
-            "authenticator_since", "recovery__methods_confirmed_at",
+    with all_tenants():
+        return (
+            with_registration_status(User.objects.all())
+            .annotate(questions_since=since(SecurityQuestionsDevice), authenticator_since=since(TOTPDevice))
+            .values(
+                "registration_status", "has_questions", "has_authenticator", "questions_since",
+                "authenticator_since", "recovery__methods_confirmed_at",
+            )
         )
-    )
 
 
 def registration_status(user) -> RegistrationStatus:

@@ -3,6 +3,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tenants.models import Tenant
+from tenants.scoping import TenantScopedManager, TenantScopedQuerySet
 
 
 class TenantOIDCClient(models.Model):
@@ -17,6 +18,8 @@ class TenantOIDCClient(models.Model):
     )
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="oidc_clients")
 
+    objects = TenantScopedManager("tenant")
+
     class Meta:
         # The table it had in tenants/, where the model was first made (sso/migrations/0001).
         db_table = "tenants_tenantoidcclient"
@@ -27,7 +30,7 @@ class TenantOIDCClient(models.Model):
         return f"{self.client_id} ({self.tenant.slug})"
 
 
-class TenantSigningKeyQuerySet(models.QuerySet):
+class TenantSigningKeyQuerySet(TenantScopedQuerySet):
     def published(self):
         """Keys in the tenant's JWKS: the signing one and those retiring (not yet retired)."""
         return self.filter(models.Q(retire_at__isnull=True) | models.Q(retire_at__gt=timezone.now()))
@@ -50,7 +53,7 @@ class TenantSigningKey(models.Model):
         help_text=_("Empty while the key is in use; set when a newer key replaces it."),
     )
 
-    objects = TenantSigningKeyQuerySet.as_manager()
+    objects = TenantScopedManager.from_queryset(TenantSigningKeyQuerySet)("tenant")
 
     class Meta:
         db_table = "tenants_tenantsigningkey"  # see TenantOIDCClient

@@ -31,6 +31,7 @@ from oauthlib.oauth2.rfc6749.errors import InvalidTokenError
 from accounts.backends import user_belongs_to_request
 from core.compat.allauth import RequestValidator
 from tenants.resolution import tenant_url
+from tenants.scoping import tenant_scope
 
 from .models import TenantOIDCClient
 from .signing_keys import private_keys_of
@@ -102,7 +103,9 @@ def register_client(*, tenant, name, redirect_uris, client_type=Client.Type.CONF
 
 
 def clients_of(tenant):
-    return Client.objects.filter(tenant_link__tenant=tenant)
+    with tenant_scope(tenant):
+        links = TenantOIDCClient.objects.values("client")
+    return Client.objects.filter(pk__in=links)
 
 
 def new_client_secret(client):
@@ -205,9 +208,10 @@ class OIDCAdapter(DefaultOIDCAdapter):
         return private_keys_of(tenant, published_only=bool(is_active))
 
     def get_user_by_sub(self, client, sub):
+        # The user is looked up in the host's tenant scope (tenants.scoping), so never another
+        # tenant's; the client must be this tenant's too.
         user = super().get_user_by_sub(client, sub)
-        # A user of another tenant never gets a token for this tenant's client.
-        if user is None or user.tenant_id is None or user.tenant_id != client_tenant_id(client):
+        if user is None or not client_is_usable_here(client, self.request):
             return None
         return user
 

@@ -4,6 +4,8 @@ from django.db import models
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
+from .scoping import TenantScopedManager
+
 
 class Tenant(models.Model):
     slug = models.SlugField(_("slug"), max_length=63, unique=True)
@@ -114,6 +116,8 @@ class TenantPolicy(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(60 * 24 * 7)],
         help_text=_("How long the reset stays locked after too many failures."),
     )
+
+    objects = TenantScopedManager("tenant")
 
     class Meta:
         verbose_name = _("recovery policy")

@@ -7,6 +7,7 @@ from django.test import Client
 
 from accounts.services import provision_user
 from tenants.resolution import clear_cache as clear_host_cache
+from tenants.scoping import all_tenants
 from tenants.services import create_tenant
 
 from .faults import PortalNode, database_url_for
@@ -24,6 +25,21 @@ def _fresh_caches():
         pass
     yield
     clear_host_cache()
+
+
+@pytest.fixture(autouse=True)
+def _test_code_sees_all_tenants(request):
+    """A test's own set-up and checks read every tenant's rows (tenants.scoping.all_tenants).
+
+    What it drives runs in its own scope as in production: a request in its host's (the
+    middleware), a task or command in the tenant it enters. The scoping tests themselves
+    (marker tenant_scoping) start with no tenant in scope.
+    """
+    if request.node.get_closest_marker("tenant_scoping"):
+        yield
+        return
+    with all_tenants():
+        yield
 
 
 @pytest.fixture

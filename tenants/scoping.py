@@ -1,0 +1,185 @@
+"""The one tenant-scoping mechanism: every query of tenant data runs inside a tenant's scope.
+
+A context variable holds the scope of the running code:
+
+- `tenant_scope(tenant)`: the rows of that tenant only. TenantMiddleware enters it for every
+  request on a tenant's host, right after the host named the tenant; Celery tasks, management
+  commands and the CSV import enter it per tenant.
+- `all_tenants()`: the platform's deliberate cross-tenant work (a platform superuser's admin, the
+  outbox worker and sweeper, the session purge, tenant creation). Each use says why.
+- `platform_scope()`: the rows of no tenant (platform operators, the platform's own audit
+  events and e-mails, the built-in question bank). TenantMiddleware enters it on the platform
+  host, where only platform superusers sign in.
+- no scope (code that entered none: a task, a command, a shell): every query of a scoped model
+  raises TenantScopeError, loudly, instead of returning every tenant's rows.
+
+Scoped models declare `objects = TenantScopedManager("<path to the tenant>")` (or subclass it, as
+accounts.UserManager does). The manager filters by the scope when the query is made; a
+queryset made without a scope raises as soon as it is filtered, evaluated, counted, updated or
+deleted (`.none()` and `.create()` still work: creating names its tenant itself). Following a
+foreign key from a row already in hand (`device.user`, `user.tenant`) is not a query of the
+scoped manager and needs no scope; reverse relations (`tenant.users.all()`) are scoped.
+
+Why not django-scopes (its design, a context variable and a manager that refuses to query
+without a scope, is the one here): a `None` scope value means "no filter" there, so a platform
+request (tenant None) would see every tenant's rows, the very leak this guards against; it has
+no way to say "this tenant's rows and the shared ones" (the built-in question bank has no
+tenant); and its manager class is built at run time, which makemigrations cannot serialise for
+the user model's manager (use_in_migrations). See README.md, "Layout".
+"""
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from django.db import models
+
+__all__ = [
+    "TenantScopeError", "TenantScopedManager", "TenantScopedQuerySet",
+    "all_tenants", "current_tenant", "in_all_tenants", "platform_scope", "tenant_scope",
+]
+
+
+class TenantScopeError(RuntimeError):
+    """A query of tenant data was made with no tenant in scope."""
+
+
+class _Scope:
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return f"<{self.name}>"
+
+
+ALL_TENANTS = _Scope("all tenants")
+PLATFORM = _Scope("the platform: no tenant")
+_scope: ContextVar = ContextVar("tenant_scope", default=None)
+
+
+@contextmanager
+def tenant_scope(tenant):
+    """Queries inside see `tenant`'s rows only (a Tenant, never None)."""
+    if tenant is None or isinstance(tenant, _Scope) or getattr(tenant, "pk", None) is None:
+        raise TenantScopeError(f"tenant_scope() needs a saved tenant, not {tenant!r}")
+    token = _scope.set(tenant)
+    try:
+        yield tenant
+    finally:
+        _scope.reset(token)
+
+
+@contextmanager
+def all_tenants():
+    """The platform's deliberate cross-tenant work: queries inside see every tenant's rows."""
+    token = _scope.set(ALL_TENANTS)
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+@contextmanager
+def platform_scope():
+    """Queries inside see the rows of no tenant only (the platform host's requests)."""
+    token = _scope.set(PLATFORM)
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+def all_tenants_for_this_script():
+    """A benchmark or one-off script that seeds and reads every tenant: all tenants from here on
+    (never in the portal's own code, which enters its scopes with `with`)."""
+    _scope.set(ALL_TENANTS)
+
+
+def current_tenant():
+    """The tenant in scope; None with no scope, the platform's or all tenants'."""
+    scope = _scope.get()
+    return None if isinstance(scope, _Scope) else scope
+
+
+def in_all_tenants() -> bool:
+    return _scope.get() is ALL_TENANTS
+
+
+def _refuse(method):
+    def checked(self, *args, **kwargs):
+        if self._tenant_scope_missing:
+            raise TenantScopeError(
+                f"{self.model._meta.label} was queried with no tenant in scope: enter "
+                "tenants.scoping.tenant_scope(tenant) (or all_tenants() for deliberate "
+                "platform-wide work)."
+            )
+        return method(self, *args, **kwargs)
+
+    checked.__name__ = method.__name__
+    checked.__doc__ = method.__doc__
+    return checked
+
+
+class TenantScopedQuerySet(models.QuerySet):
+    """A queryset that refuses to run when it was made with no tenant in scope."""
+
+    _tenant_scope_missing = False
+
+    # _chain() is behind filter/exclude/all/values/order_by/get/first/slicing/select_for_update
+    # /delete/union...; the others reach the database without it.
+    _chain = _refuse(models.QuerySet._chain)
+    _fetch_all = _refuse(models.QuerySet._fetch_all)
+    count = _refuse(models.QuerySet.count)
+    exists = _refuse(models.QuerySet.exists)
+    contains = _refuse(models.QuerySet.contains)
+    aggregate = _refuse(models.QuerySet.aggregate)
+    update = _refuse(models.QuerySet.update)
+    _update = _refuse(models.QuerySet._update)
+    iterator = _refuse(models.QuerySet.iterator)
+    explain = _refuse(models.QuerySet.explain)
+    _raw_delete = _refuse(models.QuerySet._raw_delete)
+
+    def __repr__(self):
+        if self._tenant_scope_missing:
+            return f"<{type(self).__name__} of {self.model._meta.label}: no tenant in scope>"
+        return super().__repr__()
+
+    def none(self):
+        if not self._tenant_scope_missing:
+            return super().none()
+        empty = self.__class__(model=self.model, query=self.query.chain(), using=self._db, hints=self._hints)
+        return empty.none()
+
+
+class TenantScopedManager(models.Manager.from_queryset(TenantScopedQuerySet)):
+    """`objects` of a model with tenant data: filtered by the scope (see the module docstring).
+
+    `lookup` is the ORM path to the tenant ("tenant", "user__tenant"); `shared` also lets the
+    rows with no tenant through (the built-in question bank, which every tenant uses).
+    """
+
+    def __init__(self, lookup="tenant", *, shared=False):
+        super().__init__()
+        self.tenant_lookup = lookup
+        self.shared_rows = shared
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.model.__module__ == "__fake__":
+            # Migrations' historical models: schema and data migrations are platform work.
+            return queryset
+        scope = _scope.get()
+        if scope is ALL_TENANTS:
+            return queryset
+        if scope is None:
+            queryset._tenant_scope_missing = True
+            return queryset
+        # The model's own manager holds the rule: Django builds the managers of reverse relations
+        # (device.answers) from this class without the model's arguments.
+        rule = self.model._default_manager
+        no_tenant = models.Q(**{f"{rule.tenant_lookup}__isnull": True})
+        if scope is PLATFORM:
+            return queryset.filter(no_tenant)
+        condition = models.Q(**{rule.tenant_lookup: scope.pk})
+        if rule.shared_rows:
+            condition |= no_tenant
+        return queryset.filter(condition)
