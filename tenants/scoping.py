@@ -6,7 +6,8 @@ A context variable holds the scope of the running code:
   request on a tenant's host, right after the host named the tenant; Celery tasks, management
   commands and the CSV import enter it per tenant.
 - `all_tenants()`: the platform's deliberate cross-tenant work (a platform superuser's admin, the
-  outbox worker and sweeper, the session purge, tenant creation). Each use says why.
+  outbox worker and sweeper, finding whose session a foreign cookie is, a query template kept
+  per process). Each use says why.
 - `platform_scope()`: the rows of no tenant (platform operators, the platform's own audit
   events and e-mails, the built-in question bank). TenantMiddleware enters it on the platform
   host, where only platform superusers sign in.
@@ -35,7 +36,7 @@ from django.db import models
 
 __all__ = [
     "TenantScopeError", "TenantScopedManager", "TenantScopedQuerySet",
-    "all_tenants", "current_tenant", "in_all_tenants", "platform_scope", "tenant_scope",
+    "all_tenants", "platform_scope", "tenant_scope",
 ]
 
 
@@ -92,16 +93,6 @@ def all_tenants_for_this_script():
     """A benchmark or one-off script that seeds and reads every tenant: all tenants from here on
     (never in the portal's own code, which enters its scopes with `with`)."""
     _scope.set(ALL_TENANTS)
-
-
-def current_tenant():
-    """The tenant in scope; None with no scope, the platform's or all tenants'."""
-    scope = _scope.get()
-    return None if isinstance(scope, _Scope) else scope
-
-
-def in_all_tenants() -> bool:
-    return _scope.get() is ALL_TENANTS
 
 
 def _refuse(method):
