@@ -208,12 +208,12 @@ class OIDCAdapter(DefaultOIDCAdapter):
         return private_keys_of(tenant, published_only=bool(is_active))
 
     def get_user_by_sub(self, client, sub):
-        # The user is looked up in the host's tenant scope (tenants.scoping), so never another
-        # tenant's; the client must be this tenant's too.
-        user = super().get_user_by_sub(client, sub)
-        if user is None or not client_is_usable_here(client, self.request):
+        # Looked up in the client's tenant scope (tenants.scoping): a user of another tenant (or
+        # a platform operator) never gets a token for this tenant's client.
+        if client_tenant_id(client) is None:
             return None
-        return user
+        with tenant_scope(client.tenant_link.tenant):
+            return super().get_user_by_sub(client, sub)
 
     def get_claims(self, purpose, user, client, scopes, email=None, **kwargs):
         if purpose == "userinfo" and not token_is_usable_here(client, user, self.request):

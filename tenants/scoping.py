@@ -29,6 +29,7 @@ tenant); and its manager class is built at run time, which makemigrations cannot
 the user model's manager (use_in_migrations). See README.md, "Layout".
 """
 
+import functools
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -95,19 +96,45 @@ def all_tenants_for_this_script():
     _scope.set(ALL_TENANTS)
 
 
-def _refuse(method):
-    def checked(self, *args, **kwargs):
-        if self._tenant_scope_missing:
+def _refuse_without_scope(queryset, *others):
+    for each in (queryset, *others):
+        if getattr(each, "_tenant_scope_missing", False):
             raise TenantScopeError(
-                f"{self.model._meta.label} was queried with no tenant in scope: enter "
+                f"{each.model._meta.label} was queried with no tenant in scope: enter "
                 "tenants.scoping.tenant_scope(tenant) (or all_tenants() for deliberate "
                 "platform-wide work)."
             )
+
+
+def _refusing(method):
+    @functools.wraps(method)  # keeps queryset_only: Manager.from_queryset reads it
+    def checked(self, *args, **kwargs):
+        _refuse_without_scope(self)
         return method(self, *args, **kwargs)
 
-    checked.__name__ = method.__name__
-    checked.__doc__ = method.__doc__
     return checked
+
+
+def _refusing_combination(method):
+    @functools.wraps(method)
+    def checked(self, other):
+        _refuse_without_scope(self, other)
+        return method(self, other)
+
+    return checked
+
+
+# Every public way a QuerySet reaches the database or becomes another QuerySet (which could be
+# evaluated, or used as a subquery, later). Creating (create, bulk_create) and none() stay.
+_QUERYING = (
+    "__iter__", "__len__", "__bool__", "__getitem__", "__aiter__", "aiterator", "iterator",
+    "all", "filter", "exclude", "complex_filter", "get", "first", "last", "earliest", "latest",
+    "order_by", "reverse", "distinct", "values", "values_list", "dates", "datetimes",
+    "annotate", "alias", "select_related", "prefetch_related", "extra", "defer", "only",
+    "using", "select_for_update", "union", "intersection", "difference", "in_bulk",
+    "count", "exists", "contains", "aggregate", "update", "delete", "explain",
+    "get_or_create", "update_or_create", "raw",
+)
 
 
 class TenantScopedQuerySet(models.QuerySet):
@@ -115,19 +142,9 @@ class TenantScopedQuerySet(models.QuerySet):
 
     _tenant_scope_missing = False
 
-    # _chain() is behind filter/exclude/all/values/order_by/get/first/slicing/select_for_update
-    # /delete/union...; the others reach the database without it.
-    _chain = _refuse(models.QuerySet._chain)
-    _fetch_all = _refuse(models.QuerySet._fetch_all)
-    count = _refuse(models.QuerySet.count)
-    exists = _refuse(models.QuerySet.exists)
-    contains = _refuse(models.QuerySet.contains)
-    aggregate = _refuse(models.QuerySet.aggregate)
-    update = _refuse(models.QuerySet.update)
-    _update = _refuse(models.QuerySet._update)
-    iterator = _refuse(models.QuerySet.iterator)
-    explain = _refuse(models.QuerySet.explain)
-    _raw_delete = _refuse(models.QuerySet._raw_delete)
+    __and__ = _refusing_combination(models.QuerySet.__and__)
+    __or__ = _refusing_combination(models.QuerySet.__or__)
+    __xor__ = _refusing_combination(models.QuerySet.__xor__)
 
     def __repr__(self):
         if self._tenant_scope_missing:
@@ -137,8 +154,11 @@ class TenantScopedQuerySet(models.QuerySet):
     def none(self):
         if not self._tenant_scope_missing:
             return super().none()
-        empty = self.__class__(model=self.model, query=self.query.chain(), using=self._db, hints=self._hints)
-        return empty.none()
+        return models.QuerySet(model=self.model, using=self.db).none()
+
+
+for _name in _QUERYING:
+    setattr(TenantScopedQuerySet, _name, _refusing(getattr(models.QuerySet, _name)))
 
 
 class TenantScopedManager(models.Manager.from_queryset(TenantScopedQuerySet)):
@@ -152,6 +172,11 @@ class TenantScopedManager(models.Manager.from_queryset(TenantScopedQuerySet)):
         super().__init__()
         self.tenant_lookup = lookup
         self.shared_rows = shared
+
+    def all(self):
+        # Manager.all() hands get_queryset() over as it is; a queryset made with no scope must
+        # refuse here too, or it could slip into another query as an unfiltered subquery.
+        return self.get_queryset().all()
 
     def get_queryset(self):
         queryset = super().get_queryset()
