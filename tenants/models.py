@@ -22,7 +22,7 @@ class Tenant(models.Model):
     @cached_property
     def primary_host(self):
         # Kept with the instance: the request's tenant is cached per process (resolution.py),
-        # so the OIDC issuer costs one query per HOST_CACHE_SECONDS, and a saved host clears it.
+        # so the OIDC issuer costs one query per TENANTS_HOST_CACHE_SECONDS, and a saved host clears it.
         host = self.hosts.order_by("-is_primary", "id").first()
         return host.host if host else None
 
