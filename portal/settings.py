@@ -256,6 +256,10 @@ USERSESSIONS_TRACK_ACTIVITY = False
 # allauth needs no key at start-up, so IDP_OIDC_PRIVATE_KEY(S) stay unset and are never read.
 IDP_OIDC_ADAPTER = "sso.oidc.OIDCAdapter"
 IDP_OIDC_ROTATE_REFRESH_TOKEN = True
+# RFC 7662 for the tenant's own confidential clients: a client learns only about its own tokens
+# (sso.oidc.OIDCAdapter.is_introspection_allowed, sso.views.introspect).
+IDP_OIDC_INTROSPECTION_ENABLED = True
+IDP_OIDC_INTROSPECTION_CROSS_CLIENT_ALLOWED = False
 IDP_OIDC_REFRESH_TOKEN_EXPIRES_IN = env.int("OIDC_REFRESH_TOKEN_EXPIRES_IN", default=30 * 24 * 3600)
 
 # --- i18n -----------------------------------------------------------------------------------

@@ -230,6 +230,17 @@ class OIDCAdapter(DefaultOIDCAdapter):
         return claims
 
 
+    def is_introspection_allowed(self, token, *, caller_client):
+        # RFC 7662 4: only the tenant's own confidential clients, each about its own tokens
+        # (allauth already refuses another client's token: INTROSPECTION_CROSS_CLIENT_ALLOWED
+        # is False), and only on its tenant's hosts. Anything else reads as an unknown token.
+        return (
+            caller_client.type == Client.Type.CONFIDENTIAL
+            and token.client_id == caller_client.pk
+            and token_is_usable_here(caller_client, token.user, self.request)
+        )
+
+
 # --- revocation (RFC 7009) ----------------------------------------------------------------
 
 class RevocationValidator(RequestValidator):

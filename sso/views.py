@@ -210,6 +210,19 @@ def revoke(request):
 
 
 @csrf_exempt
+def introspect(request):
+    """RFC 7662, allauth's endpoint: a client of another tenant is not a client here."""
+    if request.method != "POST":
+        return _oauth_error("invalid_request", "Use POST.", 405)
+    if request.tenant is None:
+        return _oauth_error("invalid_client", "Client authentication failed.", 401)
+    refused = _foreign_client_response(request)
+    if refused:
+        return refused
+    return allauth_views.introspect(request)
+
+
+@csrf_exempt
 def logout(request):
     client = _client(request.POST.get("client_id") or request.GET.get("client_id"))
     if client is not None and not oidc.client_is_usable_here(client, request):
