@@ -51,6 +51,16 @@ def client_tenant_id(client):
         return None
 
 
+def issuer_of(tenant) -> str:
+    """A tenant's OpenID Connect issuer: its canonical URL (every endpoint's root)."""
+    return tenant_url(tenant, "")
+
+
+def discovery_url_of(tenant) -> str:
+    """Where relying parties read the tenant's provider configuration (Discovery 1.0 section 4)."""
+    return issuer_of(tenant) + "/.well-known/openid-configuration"
+
+
 def client_is_usable_here(client, request) -> bool:
     """A client answers only on its own tenant's hosts (never on the platform host)."""
     tenant = getattr(request, "tenant", None)
@@ -177,7 +187,7 @@ class OIDCAdapter(DefaultOIDCAdapter):
         # allauth's is the request's root URL: one issuer per host name of a tenant. The
         # platform host has no clients; its root URL is its issuer.
         tenant = getattr(self.request, "tenant", None)
-        return tenant_url(tenant, "") if tenant is not None else super().get_issuer()
+        return issuer_of(tenant) if tenant is not None else super().get_issuer()
 
     def populate_server_metadata(self, data):
         # allauth builds the endpoints from the request's host: move them to the issuer's.

@@ -100,3 +100,17 @@ def test_employees_cannot_manage_clients(user):
     browser = client_for(user.tenant)
     browser.force_login(user)
     assert browser.get(LIST_URL).status_code == 302
+
+
+def test_the_admin_shows_the_issuer_and_discovery_url_to_copy(org_admin, tenant):
+    browser = verified_admin_client(org_admin)
+    shown = browser.post(ADD_URL, add_form()).content.decode()
+    issuer = "http://demo.localhost"
+    assert f'<code id="issuer">{issuer}</code>' in shown
+    assert f'<code id="discovery-url">{issuer}/.well-known/openid-configuration</code>' in shown
+    client = Client.objects.get(name="Teams")
+    page = browser.get(f"{LIST_URL}{client.pk}/change/").content.decode()
+    assert f"{issuer}/.well-known/openid-configuration" in page
+    # The document there names the same issuer.
+    document = client_for(tenant).get("/.well-known/openid-configuration").json()
+    assert document["issuer"] == issuer

@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from sso import signing_keys
 from sso.models import TenantSigningKey
-from sso.oidc import SCOPE_CHOICES, new_client_secret, save_client
+from sso.oidc import SCOPE_CHOICES, discovery_url_of, issuer_of, new_client_secret, save_client
 from tenants.models import Tenant
 
 from ..scoping import TenantScopedAdmin, TenantScopedInline
@@ -123,13 +123,14 @@ class TenantClientAdmin(TenantScopedAdmin):
     form = ClientForm
     list_display = ("name", "id", "type", "skip_consent", "created_at")
     search_fields = ("name", "id")
-    readonly_fields = ("id", "created_at")
+    readonly_fields = ("id", "created_at", "issuer", "discovery_url")
     actions = ["new_secret"]
 
     def get_fields(self, request, obj=None):
         fields = ["name", "type", "redirect_uris", "post_logout_uris", "allowed_scopes", "skip_consent"]
         if obj is not None:
-            return ["id", *fields]
+            # What the application's settings need, to copy: the issuer and its discovery URL.
+            return ["id", "issuer", "discovery_url", *fields]
         if getattr(request, "tenant", None) is None:
             fields.append("tenant")  # platform operators choose the organisation
         return fields
@@ -150,6 +151,21 @@ class TenantClientAdmin(TenantScopedAdmin):
             post_logout_redirect_uris=form.cleaned_data["post_logout_uris"],
         )
 
+    @staticmethod
+    def _tenant_of(client):
+        link = getattr(client, "tenant_link", None)
+        return link.tenant if link is not None else None
+
+    @admin.display(description=_("Issuer"))
+    def issuer(self, client):
+        tenant = self._tenant_of(client)
+        return issuer_of(tenant) if tenant else "-"
+
+    @admin.display(description=_("Discovery URL"))
+    def discovery_url(self, client):
+        tenant = self._tenant_of(client)
+        return discovery_url_of(tenant) if tenant else "-"
+
     def response_add(self, request, obj, post_url_continue=None):
         secret = getattr(request, "_new_client_secret", None)
         if secret:
@@ -157,8 +173,10 @@ class TenantClientAdmin(TenantScopedAdmin):
         return super().response_add(request, obj, post_url_continue)
 
     def _show_secret(self, request, client, secret):
+        tenant = self._tenant_of(client)
         context = {
             **self.admin_site.each_context(request), "client": client, "secret": secret,
+            "issuer": issuer_of(tenant), "discovery_url": discovery_url_of(tenant),
             "opts": self.model._meta, "title": _("Client secret"),
         }
         response = TemplateResponse(request, "admin/sso/oidc_client_secret.html", context)
