@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
@@ -5,6 +7,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+
+def new_subject_identifier() -> str:
+    return str(uuid.uuid4())
 
 
 class UserManager(BaseUserManager):
@@ -58,6 +64,13 @@ class User(AbstractBaseUser, PermissionsMixin):
         help_text=_("May sign in to the admin site of the organisation."),
     )
     date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+    # The OpenID Connect "sub": never reassigned, and not a counter that tells how many users
+    # an organisation has or lets one guess another's. Users from before it existed keep the
+    # identifier applications already know them by (their row id; migration 0006).
+    subject_identifier = models.CharField(
+        _("subject identifier"), max_length=64, unique=True, editable=False,
+        default=new_subject_identifier,
+    )
 
     objects = UserManager()
 

@@ -23,6 +23,7 @@ from allauth.idp.oidc import app_settings as oidc_settings
 from allauth.idp.oidc.adapter import DefaultOIDCAdapter
 from allauth.idp.oidc.models import Client, Token
 from allauth.utils import build_absolute_uri
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
@@ -201,7 +202,7 @@ class OIDCAdapter(DefaultOIDCAdapter):
         data["response_types_supported"] = ["code"]
         data["claims_supported"] = [
             "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr",
-            "email", "email_verified", "name", "locale", "tid",
+            "email", "email_verified", "name", "preferred_username", "locale", "tid",
         ]
 
     def list_private_keys(self, *, did_activate=None, is_active=None):
@@ -214,12 +215,16 @@ class OIDCAdapter(DefaultOIDCAdapter):
             return []
         return private_keys_of(tenant, published_only=bool(is_active))
 
+    def get_user_sub(self, client, user):
+        return user.subject_identifier
+
     def get_user_by_sub(self, client, sub):
-        user = super().get_user_by_sub(client, sub)
-        # A user of another tenant never gets a token for this tenant's client.
-        if user is None or user.tenant_id is None or user.tenant_id != client_tenant_id(client):
+        # Within the client's tenant only: a user of another tenant is nobody here.
+        tenant_id = client_tenant_id(client)
+        if not isinstance(sub, str) or tenant_id is None:
             return None
-        return user
+        return get_user_model().objects.filter(
+            subject_identifier=sub, tenant_id=tenant_id, is_active=True).first()
 
     def get_claims(self, purpose, user, client, scopes, email=None, **kwargs):
         if purpose == "userinfo" and not token_is_usable_here(client, user, self.request):
@@ -229,9 +234,12 @@ class OIDCAdapter(DefaultOIDCAdapter):
             raise InvalidTokenError()
         claims = super().get_claims(purpose, user, client, scopes, email=email, **kwargs)
         claims["tid"] = _tenant_slug(user)
-        if "profile" in scopes and user.name:
-            claims["name"] = user.name
+        if "profile" in scopes:
+            # The sign-in name, what Grafana, GitLab and Nextcloud map to a login by default.
+            claims["preferred_username"] = user.email
             claims["locale"] = user.language
+            if user.name:
+                claims["name"] = user.name
         if purpose == "id_token":
             facts = getattr(context.request, SIGN_IN_ATTR, None)
             if facts:

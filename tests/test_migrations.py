@@ -8,6 +8,7 @@ named accounts.auditevent / accounts.outboxemail name the models where they live
 
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core import mail as django_mail
@@ -113,6 +114,9 @@ def test_audit_events_and_outbox_rows_written_before_the_move_live_on_after_it(s
     assert event.user.audit_events.get() == event
     # The table's id sequence came along: a new event does not collide with an old one.
     assert audit.record("signin.succeeded", user=event.user).pk > event.pk
+
+    # The OpenID Connect subject applications already stored for this user is kept.
+    assert get_user_model().objects.get(pk=written["newcomer"]).subject_identifier == str(written["newcomer"])
 
     email = OutboxEmail.objects.get(pk=written["email"])
     assert (email.kind, email.state, email.dedupe_key, email.user_id) == (

@@ -133,7 +133,7 @@ def test_confidential_client_full_flow(portal):
     claims = verify_id_token(token["id_token"], meta, client.id)
     assert claims["nonce"] == nonce
     assert claims["email"] == "mika@rp.example" and claims["name"] == "Mika" and claims["tid"] == "rp"
-    assert claims["sub"] == str(user.pk) and claims["amr"] == ["pwd"] and claims["auth_time"] > 0
+    assert claims["sub"] == user.subject_identifier and claims["amr"] == ["pwd"] and claims["auth_time"] > 0
 
     info = rp.get(meta["userinfo_endpoint"], timeout=10).json()
     assert info["sub"] == claims["sub"] and info["email"] == user.email
