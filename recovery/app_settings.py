@@ -63,6 +63,11 @@ class AppSettings(PrefixedSettings):
         return self._setting("REPORT_DAYS", 30)
 
     @property
+    def REPORT_WEEKS(self):
+        """The weeks the report's "registration over time" chart and table cover."""
+        return self._setting("REPORT_WEEKS", 12)
+
+    @property
     def REPORT_CACHE_SECONDS(self):
         """The report's numbers aggregate the whole tenant (linear in its size): computed at most
         this often per tenant unless the admin asks for fresh ones (bench/scale.py)."""

@@ -15,7 +15,15 @@ from django.utils.translation import gettext_lazy as _
 
 from . import app_settings
 from .services import AUTHENTICATOR, METHOD_LABELS, QUESTIONS
-from .status import STATUS_LABELS, with_registration_status
+from .status import (
+    METHOD_DEVICES,
+    NEEDS_RECONFIRM,
+    REGISTERED,
+    STATUS_LABELS,
+    registered_at,
+    with_method_times,
+    with_registration_status,
+)
 
 BOTH = f"{QUESTIONS}+{AUTHENTICATOR}"
 OTHER = ""
@@ -127,6 +135,39 @@ def lock_table(counts):
     return rows
 
 
+def registration_weeks(tenant, *, now=None, weeks=None):
+    """[{"start", "new", "total"}] for the last `weeks` weeks (Monday to Sunday, the tenant's
+    time zone), oldest first: users who became registered that week, and the registered users
+    at the week's end. Only users registered now count (a removed method leaves the series)."""
+    from tenants.models import TenantPolicy
+
+    weeks = weeks or app_settings.REPORT_WEEKS
+    now = timezone.localtime(now or timezone.now())
+    this_monday = (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+    starts = [this_monday - timedelta(weeks=n) for n in range(weeks - 1, -1, -1)]
+    default_required = TenantPolicy._meta.get_field("methods_required_for_reset").get_default()
+    since_fields = [f"{method}_since" for method in METHOD_DEVICES]
+    rows = (
+        with_method_times(with_registration_status(employees(tenant)))
+        .filter(registration_status__in=(REGISTERED, NEEDS_RECONFIRM))
+        .values_list("tenant__policy__methods_required_for_reset", *since_fields)
+    )
+    times = []
+    for required, *method_times in rows.iterator():
+        time = registered_at(method_times, required or default_required)
+        if time is not None:
+            times.append(time)
+    series = []
+    for start in starts:
+        end = start + timedelta(weeks=1)
+        series.append({
+            "start": start,
+            "new": sum(start <= time < end for time in times),
+            "total": sum(time < end for time in times),
+        })
+    return series
+
+
 def report_numbers(tenant, *, refresh=False, now=None):
     """{"coverage", "resets", "as_of"} for the report, cached per tenant for a minute.
 
@@ -144,6 +185,7 @@ def report_numbers(tenant, *, refresh=False, now=None):
     numbers = {
         "coverage": registration_coverage(tenant),
         "resets": reset_outcomes(tenant, now=now),
+        "weeks": registration_weeks(tenant, now=now),
         "as_of": now,
     }
     with contextlib.suppress(Exception):  # a cache outage only costs the recount next time

@@ -148,6 +148,28 @@ class RegistrationStatus:
         return STATUS_LABELS[self.state]
 
 
+# Each method's django-otp device (the first confirmed one is when the method was added).
+METHOD_DEVICES = {QUESTIONS: SecurityQuestionsDevice, AUTHENTICATOR: TOTPDevice}
+
+
+def with_method_times(users):
+    """A User queryset with <method>_since annotated: when each method was added (or None)."""
+
+    def since(device_model):
+        devices = device_model.objects.filter(user=OuterRef("pk"), confirmed=True).order_by("created_at")
+        return Subquery(devices.values("created_at")[:1])
+
+    return users.annotate(**{f"{method}_since": since(model) for method, model in METHOD_DEVICES.items()})
+
+
+def registered_at(method_times, methods_required):
+    """When a user became registered: the time their `methods_required`-th method was added."""
+    times = sorted(time for time in method_times if time is not None)
+    if not times:
+        return None
+    return times[min(max(methods_required, 1), len(times)) - 1]
+
+
 @functools.cache
 def _registration_status_query():
     """registration_status's query for any user: built once per process, filtered per call.
@@ -158,13 +180,8 @@ def _registration_status_query():
     """
     from accounts.models import User
 
-    def since(device_model):
-        devices = device_model.objects.filter(user=OuterRef("pk"), confirmed=True)
-        return Subquery(devices.values("created_at")[:1])
-
     return (
-        with_registration_status(User.objects.all())
-        .annotate(questions_since=since(SecurityQuestionsDevice), authenticator_since=since(TOTPDevice))
+        with_method_times(with_registration_status(User.objects.all()))
         .values(
             "registration_status", "has_questions", "has_authenticator", "questions_since",
             "authenticator_since", "recovery__methods_confirmed_at",

@@ -193,3 +193,55 @@ def test_report_is_kept_a_minute_and_refresh_recomputes(admin_client, report_dat
     fresh = admin_client.get(REPORT + "?refresh=1")
     assert table_numbers(fresh, "coverage-table", "data-state")["none"] == [5]
     assert table_numbers(admin_client.get(REPORT), "coverage-table", "data-state")["none"] == [5]
+
+
+@pytest.mark.django_db
+def test_registration_over_the_last_twelve_weeks_by_when_users_became_registered(
+        admin_client, tenant, other_tenant, make_user, org_admin):  # noqa: F811
+    now = timezone.now()
+
+    def added(user, device_model, weeks_ago):
+        device = device_model.objects.create(user=user, name="m", confirmed=True)
+        device_model.objects.filter(pk=device.pk).update(created_at=now - timedelta(weeks=weeks_ago))
+
+    # org_admin's authenticator (admin_client) was added now: registered this week.
+    added(make_user(tenant, "w3@demo.example", password=None), TOTPDevice, 3)
+    added(make_user(tenant, "w3b@demo.example", password=None), SecurityQuestionsDevice, 3)
+    added(make_user(tenant, "w1@demo.example", password=None), TOTPDevice, 1)
+    added(make_user(tenant, "old@demo.example", password=None), TOTPDevice, 20)  # before the chart
+    make_user(tenant, "never@demo.example", password=None)
+    # Another tenant's users are not counted at demo.
+    added(make_user(other_tenant, "acme@acme.example", password=None), TOTPDevice, 1)
+
+    page = admin_client.get(REPORT + "?refresh=1")
+    weeks = table_numbers(page, "weeks-table", "data-week")
+    assert len(weeks) == 12
+    columns = list(weeks.values())  # [new, total] per week, oldest first
+    assert columns[-1] == [1, 5]  # this week: the org admin; 5 registered by its end
+    assert columns[-2] == [1, 4]
+    assert columns[-4] == [2, 3]
+    assert columns[0] == [0, 1]  # only the user from 20 weeks ago
+    assert sum(new for new, _total in columns) == 4
+    assert page.text.count('<svg xmlns="http://www.w3.org/2000/svg" role="img"') == 3
+
+    lines = list(csv.reader(io.StringIO(admin_client.get(REPORT + "?format=csv").content.decode("utf-8-sig"))))
+    week_rows = [line for line in lines if line and re.fullmatch(r"\d{4}-\d{2}-\d{2}", line[0])]
+    assert [row[1:] for row in week_rows] == [[str(n) for n in column] for column in columns]
+
+
+@pytest.mark.django_db
+def test_a_two_method_policy_counts_a_user_from_when_the_second_method_was_added(other_tenant,
+                                                                                 make_user):
+    from recovery.reports import registration_weeks
+
+    other_tenant.policy.methods_required_for_reset = 2
+    other_tenant.policy.save()
+    user = make_user(other_tenant, "both@acme.example", password=None)
+    now = timezone.now()
+    for model, weeks_ago in ((SecurityQuestionsDevice, 6), (TOTPDevice, 2)):
+        device = model.objects.create(user=user, name="m", confirmed=True)
+        model.objects.filter(pk=device.pk).update(created_at=now - timedelta(weeks=weeks_ago))
+    series = registration_weeks(other_tenant, now=now)
+    assert [week["new"] for week in series][-3] == 1
+    assert sum(week["new"] for week in series) == 1
+    assert series[-7]["total"] == 0
