@@ -25,6 +25,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from core.sites import public_url
+from tenants.branding import accent_of, logo_path
 from tenants.resolution import tenant_url
 
 from . import app_settings, kinds
@@ -265,14 +266,20 @@ def build_message(row, *, sites=None) -> EmailMultiAlternatives:
     tenant = row.tenant
     sites = {} if sites is None else sites
     if row.tenant_id not in sites:
-        sites[row.tenant_id] = tenant_url(tenant, "") if tenant is not None else _platform_site()
-    site = sites[row.tenant_id]
+        # Once per tenant and batch: the site URL and the branding every e-mail of it shows.
+        site = tenant_url(tenant, "") if tenant is not None else _platform_site()
+        logo = logo_path(tenant)
+        sites[row.tenant_id] = {"site": site, "accent_colour": accent_of(tenant),
+                                "logo_url": site + logo if logo else None}
+    site = sites[row.tenant_id]["site"]
     with translation.override(row.language):
         tenant_name = tenant.name if tenant is not None else _("Identity portal")
         context = {
             **row.context,
             "link": site + kinds.registered(row.kind).link_path(row),
             "tenant_name": tenant_name,
+            "accent_colour": sites[row.tenant_id]["accent_colour"],
+            "logo_url": sites[row.tenant_id]["logo_url"],
             "name": row.user.get_full_name() if row.user is not None else row.to_email,
             "to_email": row.to_email,
         }

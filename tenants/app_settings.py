@@ -16,6 +16,21 @@ class AppSettings(PrefixedSettings):
         clears the saving node's copy at once; the other nodes see the change within this time."""
         return self._setting("HOST_CACHE_SECONDS", 30)
 
+    @property
+    def LOGO_MAX_BYTES(self):
+        """The largest logo file an org admin may upload."""
+        return self._setting("LOGO_MAX_BYTES", 512 * 1024)
+
+    @property
+    def LOGO_MAX_PIXELS(self):
+        """The largest picture decoded (2,000 × 2,000): more is a decompression bomb."""
+        return self._setting("LOGO_MAX_PIXELS", 2000 * 2000)
+
+    @property
+    def LOGO_BOX(self):
+        """The logo is scaled down to fit this (width, height) when uploaded."""
+        return tuple(self._setting("LOGO_BOX", (480, 160)))
+
 
 _app_settings = AppSettings("TENANTS_")
 

@@ -149,3 +149,43 @@ class TenantPolicy(models.Model):
         if self.authenticator_enabled:
             methods.append("authenticator")
         return methods
+
+
+class TenantBranding(models.Model):
+    """What makes the portal look like the organisation's own (Entra's "company branding"):
+    a logo, an accent colour and a line on the sign-in page. Org admins edit it in the admin;
+    tenants.branding checks every value before it is saved."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="branding",
+                                  verbose_name=_("organisation"))
+    # The logo as the portal re-encoded it (PNG, no metadata), kept in the database so that every
+    # web node serves it: there is no shared disk.
+    logo_png = models.BinaryField(_("logo"), null=True, blank=True, editable=False)
+    logo_version = models.PositiveIntegerField(default=0, editable=False)
+    accent_colour = models.CharField(
+        _("accent colour"), max_length=7, default="#0067b8",
+        help_text=_("Buttons and links, as #rrggbb. It must keep white text readable "
+                    "(contrast at least 4.5:1, WCAG AA)."),
+    )
+    sign_in_text = models.TextField(
+        _("sign-in page text"), blank=True, max_length=500,
+        help_text=_("Shown under the sign-in form, e.g. who to ask for an account."),
+    )
+
+    class Meta:
+        verbose_name = _("branding")
+        verbose_name_plural = _("branding")
+
+    def __str__(self):
+        return str(_("Branding of %(tenant)s") % {"tenant": self.tenant})
+
+    def clean(self):
+        from .branding import accent_colour_error
+
+        error = accent_colour_error(self.accent_colour)
+        if error:
+            raise ValidationError({"accent_colour": error})
+
+    @property
+    def has_logo(self):
+        return self.logo_version > 0

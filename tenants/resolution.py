@@ -51,7 +51,8 @@ def resolve_host(host: str):
         result = PLATFORM
     else:
         entry = (
-            TenantHost.objects.select_related("tenant", "tenant__policy")
+            TenantHost.objects.select_related("tenant", "tenant__policy", "tenant__branding")
+            .defer("tenant__branding__logo_png")  # served by its own view, not kept per request
             .filter(host=host)
             .first()
         )

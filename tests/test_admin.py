@@ -16,7 +16,7 @@ from console.scoping import TenantScopedAdmin
 from outbox.models import OutboxEmail
 from recovery.models import SecurityQuestion
 from sso.oidc import register_client
-from tenants.models import Tenant, TenantPolicy
+from tenants.models import Tenant, TenantBranding, TenantPolicy
 
 from .conftest import PASSWORD, client_for, sign_in
 
@@ -124,6 +124,8 @@ def make_rows(tenant, prefix):
         tenant=tenant, text_ja=f"{prefix} 最初のペットの名前は？", text_en=f"{prefix} first pet?"
     )
     event = audit.record("signin.succeeded", user=owner, note=f"{prefix} event")
+    tenant.branding.sign_in_text = f"{prefix} accounts desk"
+    tenant.branding.save()
     client, _secret = register_client(
         tenant=tenant, name=f"{prefix} app", redirect_uris=["http://127.0.0.1:8765/callback"]
     )
@@ -131,6 +133,7 @@ def make_rows(tenant, prefix):
         Client: client,
         Tenant: tenant,
         TenantPolicy: tenant.policy,
+        TenantBranding: tenant.branding,
         User: owner,
         AuditEvent: event,
         OutboxEmail: email,
