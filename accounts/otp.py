@@ -168,7 +168,6 @@ class RecoveryCodeForm(forms.Form):
 
     code = forms.CharField(
         label=gettext_lazy("Recovery code"),
-        help_text=gettext_lazy("Each recovery code works once."),
         max_length=40,
         required=False,  # an empty field gets recovery_code_format_error's message
         widget=OneTimeCodeInput(attrs={

@@ -170,10 +170,11 @@ class RecoveryCodeDevice(TimestampMixin, ThrottlingMixin, Device):
                 (row for row in stored if any(constant_time_compare(row.digest, d) for d in digests)),
                 None,
             )
-            if match is None:
+            # The row lock above already serialises checks; counting the deleted row as well
+            # means a code is spent by exactly one check even if that lock were ever lost.
+            if match is None or not RecoveryCode.objects.filter(pk=match.pk).delete()[0]:
                 self.throttle_increment()
                 return False
-            match.delete()
             self.throttle_reset(commit=False)
             self.set_last_used_timestamp(commit=False)
             self.save()

@@ -168,7 +168,7 @@ def test_a_code_signs_in_once_instead_of_the_app(mfa_user):
     page = client.get(OTP_PAGE).content.decode()
     assert f'href="{USE_CODE}"' in page and "回復コードを使用" in page
     form = client.get(USE_CODE).content.decode()
-    assert "回復コードを入力" in form and 'autocomplete="off"' in form
+    assert "回復コードの入力" in form and 'autocomplete="off"' in form
     response = client.post(USE_CODE, {"code": codes[3]})
     assert response.status_code == 302
     assert client.get("/").wsgi_request.user.is_verified()
