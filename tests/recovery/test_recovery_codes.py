@@ -1,20 +1,25 @@
 """Recovery codes (NIST SP 800-63B look-up secrets): 10 single-use codes, shown once, stored as
 keyed digests, for the password reset and instead of the authenticator code at sign-in."""
 
+import csv
+import io
 import re
 
 import pyotp
 import pytest
 from django.contrib.sessions.models import Session
 from django.core import mail as django_mail
+from django.core.exceptions import ValidationError
 from django.db import connection
+from django_otp import DEVICE_ID_SESSION_KEY
 
 from audit.models import AuditEvent
 from outbox import mail
 from outbox.models import OutboxEmail
 from outbox.tasks import deliver_email
-from recovery import reports, services
+from recovery import reports, services, status
 from recovery.models import RecoveryCode, RecoveryCodeDevice, RecoveryProfile
+from recovery.status import registration_status
 from tests.conftest import client_for, sign_in
 
 CODES_PAGE = "/security-info/recovery-codes/"
@@ -295,3 +300,86 @@ def test_a_tenant_that_disables_the_codes_offers_them_nowhere(codes_tenant, code
     refused = client.post(USE_CODE, {"code": codes[0]})  # the app's code form, not the codes'
     assert refused.status_code == 200 and client.get("/").status_code == 302
     assert services.recovery_codes_left(codes_user) == 10
+
+
+# --- Registered, the admin's list and report, two methods of three -----------------------------
+
+@pytest.mark.django_db
+def test_codes_count_as_registered_while_a_code_is_left_and_the_tenant_enables_them(
+    codes_tenant, codes_user
+):
+    assert registration_status(codes_user).state == status.NOT_REGISTERED
+    codes = services.generate_recovery_codes(codes_user)
+    assert registration_status(codes_user).state == status.REGISTERED
+    assert registration_status(codes_user).methods == {services.RECOVERY_CODES}
+    codes_tenant.policy.recovery_codes_enabled = False
+    codes_tenant.policy.save()
+    assert registration_status(codes_user).state == status.NOT_REGISTERED
+    codes_tenant.policy.recovery_codes_enabled = True
+    codes_tenant.policy.save()
+    for code in codes:
+        assert services.verify_recovery_code(codes_user, code)
+    assert registration_status(codes_user).state == status.NOT_REGISTERED  # a used-up set
+
+
+def verified_admin_client(tenant, admin):
+    device = services.confirm_authenticator(services.start_authenticator_setup(admin))
+    client = client_for(tenant, HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(admin)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+@pytest.mark.django_db
+def test_admin_user_list_and_report_show_the_codes(codes_tenant, codes_user, make_user):
+    admin = make_user(codes_tenant, "boss@codes.example", is_staff=True, language="en")
+    other = make_user(codes_tenant, "taro@codes.example")
+    codes = services.generate_recovery_codes(codes_user)
+    client = verified_admin_client(codes_tenant, admin)
+    listing = client.get("/admin/accounts/user/")
+    assert listing.status_code == 200 and "Codes ✓" in listing.text
+    filtered = client.get("/admin/accounts/user/?recovery_codes=yes").text
+    assert codes_user.email in filtered and other.email in listing.text and other.email not in filtered
+
+    _client, response = reset_with_code(codes_tenant, codes_user.email, codes[0])
+    assert response["Location"] == VERIFY
+    reset_with_code(codes_tenant, codes_user.email, "zzzz-zzzz-zzzz")
+    page = client.get("/admin/report/?refresh=1").text
+    assert "Recovery codes" in page
+    rows = list(csv.reader(io.StringIO(client.get("/admin/report/?format=csv&refresh=1").content.decode("utf-8-sig"))))
+    assert ["recovery_codes", "0", "1", "1"] in rows
+
+
+@pytest.mark.django_db
+def test_a_tenant_requiring_two_of_three_methods_lets_the_user_pick_two(codes_tenant, codes_user):
+    codes_tenant.policy.methods_required_for_reset = 2
+    codes_tenant.policy.full_clean()
+    codes_tenant.policy.save()
+    totp = register_app(codes_user)
+    codes = services.generate_recovery_codes(codes_user)
+    client = client_for(codes_tenant, HTTP_ACCEPT_LANGUAGE="en")
+    client.post(RESET, {"email": codes_user.email})
+    page = client.get(METHOD).content.decode()
+    assert page.count('type="checkbox"') == 3 and "Choose 2 methods" in page
+    one = client.post(METHOD, {"methods": ["recovery_codes"]})
+    assert one.status_code == 200 and "Choose 2 methods." in one.content.decode()
+    chosen = client.post(METHOD, {"methods": ["recovery_codes", "authenticator"]})
+    assert chosen["Location"] == VERIFY
+    assert client.post(VERIFY, {"code": totp.now()})["Location"] == VERIFY
+    assert "recovery code" in client.get(VERIFY).content.decode().lower()
+    assert client.post(VERIFY, {"code": codes[0]})["Location"] == VERIFY
+    assert client.get(VERIFY)["Location"] == NEW_PASSWORD
+
+
+@pytest.mark.django_db
+def test_a_policy_needs_two_enabled_methods_to_require_two(codes_tenant):
+    policy = codes_tenant.policy
+    policy.questions_enabled = policy.authenticator_enabled = False
+    policy.methods_required_for_reset = 2
+    with pytest.raises(ValidationError) as refused:
+        policy.full_clean()
+    assert "methods_required_for_reset" in refused.value.message_dict
+    policy.authenticator_enabled = True
+    policy.full_clean()  # the app and the codes: two methods
