@@ -383,3 +383,19 @@ def test_a_policy_needs_two_enabled_methods_to_require_two(codes_tenant):
     assert "methods_required_for_reset" in refused.value.message_dict
     policy.authenticator_enabled = True
     policy.full_clean()  # the app and the codes: two methods
+
+
+@pytest.mark.django_db
+def test_codes_can_be_the_method_set_up_in_the_sign_in_nudge(make_tenant, make_user):
+    tenant = make_tenant("nudged", "Nudged Corp", recovery_codes_enabled=True)
+    user = make_user(tenant, "jiro@nudged.example")
+    client = client_for(tenant)
+    assert sign_in(client, user.email, next_url="/security-info/")["Location"] == "/security-info/keep-your-account-secure/"
+    picker = client.get(PICKER).content.decode()
+    assert 'value="recovery_codes"' in picker
+    assert client.post(PICKER, {"method": "recovery_codes"})["Location"] == CODES_PAGE
+    assert len(shown_codes(client.post(CODES_PAGE))) == 10
+    done = client.post("/security-info/finish/")
+    assert done["Location"] == "/security-info/"  # on to where the sign-in was going
+    assert client.get("/security-info/").status_code == 200
+    assert registration_status(user).state == status.REGISTERED
