@@ -399,3 +399,16 @@ def test_codes_can_be_the_method_set_up_in_the_sign_in_nudge(make_tenant, make_u
     assert done["Location"] == "/security-info/"  # on to where the sign-in was going
     assert client.get("/security-info/").status_code == 200
     assert registration_status(user).state == status.REGISTERED
+
+
+@pytest.mark.django_db
+def test_removing_the_codes_or_an_admin_clearing_the_methods_kills_them(codes_tenant, codes_user):
+    codes = services.generate_recovery_codes(codes_user)
+    client = signed_in(codes_tenant, codes_user)
+    assert 'action="/security-info/remove/recovery_codes/"' in client.get(INFO).content.decode()
+    assert client.post("/security-info/remove/recovery_codes/")["Location"] == INFO
+    assert not services.verify_recovery_code(codes_user, codes[0])
+    codes = services.generate_recovery_codes(codes_user)
+    services.require_reregistration(codes_user)
+    assert not services.verify_recovery_code(codes_user, codes[0])
+    assert not RecoveryCode.objects.exists()
