@@ -3,7 +3,15 @@ from django.utils.translation import gettext_lazy as _
 
 import audit
 
-from .otp import AuthenticatorCodeForm, Result, verify_totp
+from .otp import AuthenticatorCodeForm, RecoveryCodeForm, Result, verify_lookup_secret, verify_totp
+
+
+def _refusal(result):
+    if result is Result.THROTTLED:
+        return forms.ValidationError(
+            _("Too many wrong codes. Wait a few minutes, then try again."), code="throttled"
+        )
+    return None
 
 
 class OTPCodeForm(AuthenticatorCodeForm):
@@ -20,11 +28,35 @@ class OTPCodeForm(AuthenticatorCodeForm):
             audit.record("otp.verified", request=self.request, user=self.user)
             return code
         audit.record("otp.failed", request=self.request, user=self.user, reason=result.value)
-        if result is Result.THROTTLED:
-            raise forms.ValidationError(
-                _("Too many wrong codes. Wait a few minutes, then try again."), code="throttled"
-            )
-        raise forms.ValidationError(
+        raise _refusal(result) or forms.ValidationError(
             _("The code is not correct, or it was already used. Enter the current code."),
+            code="invalid",
+        )
+
+
+class OTPRecoveryCodeForm(RecoveryCodeForm):
+    """A recovery code instead of the authenticator code (sign-in step and step-up), checked
+    against the user's recovery-code devices; `device` is the one that accepted it."""
+
+    def __init__(self, *args, devices, request, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.devices, self.request, self.user = devices, request, user
+        self.device = None
+
+    def clean_code(self):
+        code = super().clean_code()
+        result = Result.INVALID
+        for device in self.devices:
+            result = verify_lookup_secret(device, code)
+            if result is Result.OK:
+                self.device = device
+                audit.record("otp.verified", request=self.request, user=self.user, method="recovery_code")
+                return code
+        audit.record(
+            "otp.failed", request=self.request, user=self.user, reason=result.value,
+            method="recovery_code",
+        )
+        raise _refusal(result) or forms.ValidationError(
+            _("The recovery code is not correct, or it was already used. Try another of your codes."),
             code="invalid",
         )

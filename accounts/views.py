@@ -14,10 +14,12 @@ import audit
 from core.http import safe_next_url
 
 from . import home as my_account
-from .forms import OTPCodeForm
-from .otp import authenticator_device
+from .forms import OTPCodeForm, OTPRecoveryCodeForm
+from .otp import authenticator_device, lookup_secret_devices
 from .stages import OTPStage
 from .usersessions import end_sessions
+
+RECOVERY_CODE = "recovery-code"
 
 
 @never_cache
@@ -80,12 +82,20 @@ def otp_login(request):
     device = authenticator_device(user)
     if device is None:
         return stage.exit()
+    # "Use a recovery code instead" (the phone is not at hand): the same step, another device.
+    backup_devices = lookup_secret_devices(user, getattr(request, "tenant", None))
+    if backup_devices and request.GET.get("use") == RECOVERY_CODE:
+        form = OTPRecoveryCodeForm(request.POST or None, devices=backup_devices, request=request, user=user)
+        if request.method == "POST" and form.is_valid():
+            user.otp_device = form.device
+            return stage.exit()
+        return render(request, "account/otp_login.html", {"form": form, "use": RECOVERY_CODE})
     form = OTPCodeForm(request.POST or None, device=device, request=request, user=user)
     if request.method == "POST" and form.is_valid():
         # django-otp's user_logged_in receiver marks the new session verified with this device.
         user.otp_device = device
         return stage.exit()
-    return render(request, "account/otp_login.html", {"form": form})
+    return render(request, "account/otp_login.html", {"form": form, "can_use_recovery_code": bool(backup_devices)})
 
 
 @never_cache

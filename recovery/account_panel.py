@@ -3,19 +3,14 @@ was added and last used, and the user's registration status, read through recove
 
 from django.urls import reverse
 
-from accounts.otp import authenticator_device
-
 from . import services
-from .models import SecurityQuestionsDevice
-from .status import registration_status
+from .status import METHOD_FLAGS, registration_status
 
 
 def _device(user, method):
-    if method == services.QUESTIONS:
-        return SecurityQuestionsDevice.objects.filter(user=user, confirmed=True).first()
-    if method == services.AUTHENTICATOR:
-        return authenticator_device(user)
-    return None
+    """The method's first confirmed device: when it was added, when last used."""
+    _flag, device_model = METHOD_FLAGS[method]
+    return device_model.objects.filter(user=user, confirmed=True).order_by("created_at").first()
 
 
 def security_info_summary(request):
@@ -24,7 +19,10 @@ def security_info_summary(request):
         return None  # platform operators register no recovery methods
     status = registration_status(user)
     rows = []
+    offered = set(user.tenant.policy.enabled_methods) | status.methods
     for method, label in services.METHOD_LABELS.items():
+        if method not in offered:
+            continue
         device = _device(user, method) if method in status.methods else None
         rows.append({
             "label": label, "registered": method in status.methods,

@@ -58,6 +58,17 @@ class AppSettings(PrefixedSettings):
         return self._setting("SETUP_TIMEOUT_SECONDS", 15 * 60)
 
     @property
+    def RECOVERY_CODES_COUNT(self):
+        """How many single-use recovery codes a set has."""
+        return self._setting("RECOVERY_CODES_COUNT", 10)
+
+    @property
+    def RECOVERY_CODES_LOW(self):
+        """With this many codes left (or fewer) the security-info page asks for a new set and the
+        user gets an e-mail (once per set)."""
+        return self._setting("RECOVERY_CODES_LOW", 2)
+
+    @property
     def REPORT_DAYS(self):
         """The admin report's resets and locks cover this many days."""
         return self._setting("REPORT_DAYS", 30)

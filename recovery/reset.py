@@ -183,14 +183,15 @@ def choose_methods(request, state, methods):
 def methods_needed(state, user) -> list[str]:
     """What is still to verify: the chosen methods, then the authenticator for staff.
 
-    Staff and admins never reset with security questions alone. Asking for the app only after
+    Staff and admins never reset with security questions alone: they also prove something they
+    have (the authenticator app, or a recovery code when they chose one). Asking for the app only after
     the chosen methods passed keeps staff status hidden from anyone who has not answered.
     """
     verified = state.get("verified") or []
     pending = [m for m in state.get("methods") or [] if m not in verified]
     if pending:
         return pending
-    if is_privileged(user) and services.AUTHENTICATOR not in verified:
+    if is_privileged(user) and not set(services.POSSESSION_METHODS) & set(verified):
         return [services.AUTHENTICATOR]
     return []
 
@@ -264,7 +265,7 @@ def verify_authenticator_code(user, code) -> bool:
 # --- Verification, counters and locks -------------------------------------------------------
 
 def verify(request, state, method, token) -> Outcome:
-    """Step 3 for one method. token: {question_id: answer} or the 6-digit code.
+    """Step 3 for one method. token: {question_id: answer}, the 6-digit code or a recovery code.
 
     A try is taken on the name's and the address's counters before anything is compared, and
     given back when the check passes: however many requests arrive together, on whichever node,
@@ -284,6 +285,8 @@ def verify(request, state, method, token) -> Outcome:
     with transaction.atomic():
         if method == services.QUESTIONS:
             passed = services.verify_answers(user, token)
+        elif method == services.RECOVERY_CODES:
+            passed = services.verify_recovery_code(user, token)
         else:
             passed = verify_authenticator_code(user, token)
         audit.record(

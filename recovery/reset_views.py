@@ -9,7 +9,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
 from . import reset, services
-from .reset_forms import AnswersForm, CodeForm, MethodForm, NewPasswordForm, StartForm
+from .reset_forms import (
+    AnswersForm,
+    CodeForm,
+    MethodForm,
+    NewPasswordForm,
+    RecoveryCodeForm,
+    StartForm,
+)
 
 DONE_FLAG = "portal_password_reset_done"
 REFUSED_MESSAGES = {
@@ -19,6 +26,7 @@ REFUSED_MESSAGES = {
 FAILED_MESSAGES = {
     services.QUESTIONS: _("The answers are not correct. Check them and try again."),
     services.AUTHENTICATOR: _("The code is not correct. Enter the code the app shows now."),
+    services.RECOVERY_CODES: _("The recovery code is not correct, or it was already used. Try another of your codes."),
 }
 STEP_COUNT = 4
 
@@ -91,6 +99,8 @@ def verify(request, state):
     method = needed[0]
     if method == services.QUESTIONS:
         form = AnswersForm(reset.questions_to_ask(request, state), _posted(request))
+    elif method == services.RECOVERY_CODES:
+        form = RecoveryCodeForm(_posted(request))
     else:
         form = CodeForm(_posted(request))
     if form.is_bound and form.is_valid():

@@ -58,6 +58,13 @@ class TenantPolicy(models.Model):
         _("authenticator app enabled"), default=True,
         help_text=_("Employees may register an authenticator app (TOTP) as a recovery method."),
     )
+    recovery_codes_enabled = models.BooleanField(
+        _("recovery codes enabled"), default=False,
+        help_text=_(
+            "Employees may generate 10 single-use recovery codes, for a password reset and "
+            "instead of the authenticator code at sign-in."
+        ),
+    )
     questions_to_register = models.PositiveSmallIntegerField(
         _("questions to register"), default=3,
         validators=[MinValueValidator(3), MaxValueValidator(5)],
@@ -71,7 +78,7 @@ class TenantPolicy(models.Model):
     methods_required_for_reset = models.PositiveSmallIntegerField(
         _("methods required for reset"), default=1,
         validators=[MinValueValidator(1), MaxValueValidator(2)],
-        help_text=_("1: any one registered method; 2: both methods must be verified."),
+        help_text=_("1: any one registered method; 2: two different methods must be verified."),
     )
     nudge_enabled = models.BooleanField(
         _("ask for registration at sign-in"), default=True,
@@ -130,13 +137,12 @@ class TenantPolicy(models.Model):
             errors["questions_to_answer"] = _(
                 "The questions asked at reset cannot outnumber the questions registered."
             )
-        if not (self.questions_enabled or self.authenticator_enabled):
+        enabled = self.enabled_methods
+        if not enabled:
             errors["authenticator_enabled"] = _("Enable at least one recovery method.")
-        if self.methods_required_for_reset == 2 and not (
-            self.questions_enabled and self.authenticator_enabled
-        ):
+        if self.methods_required_for_reset == 2 and len(enabled) < 2:
             errors["methods_required_for_reset"] = _(
-                "Two methods for reset need both methods enabled."
+                "Two methods for reset need at least two methods enabled."
             )
         if errors:
             raise ValidationError(errors)
@@ -148,6 +154,8 @@ class TenantPolicy(models.Model):
             methods.append("questions")
         if self.authenticator_enabled:
             methods.append("authenticator")
+        if self.recovery_codes_enabled:
+            methods.append("recovery_codes")
         return methods
 
 

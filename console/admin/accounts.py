@@ -121,6 +121,12 @@ class AuthenticatorFilter(MethodFilter):
     annotation = "has_authenticator"
 
 
+class RecoveryCodesFilter(MethodFilter):
+    title = _("recovery codes registered")
+    parameter_name = "recovery_codes"
+    annotation = "has_recovery_codes"
+
+
 @admin.register(User)
 class UserAdmin(CSVAdminMixin, ImportExportMixin, TenantScopedAdmin):
     form = UserForm
@@ -133,10 +139,11 @@ class UserAdmin(CSVAdminMixin, ImportExportMixin, TenantScopedAdmin):
     autocomplete_fields = ("tenant",)
     list_display = (
         "email", "name", "is_active", "is_staff", "registration", "questions_registered",
-        "authenticator_registered", "skips", "last_login", "last_reset",
+        "authenticator_registered", "recovery_codes_registered", "skips", "last_login", "last_reset",
     )
     list_filter = (
-        RegistrationStateFilter, QuestionsFilter, AuthenticatorFilter, "is_active", "is_staff",
+        RegistrationStateFilter, QuestionsFilter, AuthenticatorFilter, RecoveryCodesFilter,
+        "is_active", "is_staff",
     )
     search_fields = ("email", "name")
     ordering = ("email",)
@@ -165,6 +172,10 @@ class UserAdmin(CSVAdminMixin, ImportExportMixin, TenantScopedAdmin):
     @admin.display(boolean=True, description=_("App ✓"), ordering="has_authenticator")
     def authenticator_registered(self, user):
         return user.has_authenticator
+
+    @admin.display(boolean=True, description=_("Codes ✓"), ordering="has_recovery_codes")
+    def recovery_codes_registered(self, user):
+        return user.has_recovery_codes
 
     @admin.display(description=_("Skipped"), ordering="skip_count")
     def skips(self, user):

@@ -39,7 +39,7 @@ class TenantPolicyAdmin(TenantScopedAdmin):
     fieldsets = [
         (None, {"fields": ["tenant"]}),
         (_("Recovery methods"), {"fields": [
-            "questions_enabled", "authenticator_enabled", "questions_to_register",
+            "questions_enabled", "authenticator_enabled", "recovery_codes_enabled", "questions_to_register",
             "questions_to_answer", "methods_required_for_reset",
         ]}),
         (_("Registration prompt and reminders"), {"fields": [

@@ -23,6 +23,14 @@ def _no_nudge(no_nudge):
     pass
 
 
+@pytest.fixture
+def user(user):
+    # The texts below are the English ones (each user's language applies once signed in).
+    user.language = "en"
+    user.save()
+    return user
+
+
 def browser(user, agent, address="203.0.113.10", **extra):
     signed_in = client_for(user.tenant, HTTP_USER_AGENT=agent, REMOTE_ADDR=address,
                            HTTP_ACCEPT_LANGUAGE="en", **extra)

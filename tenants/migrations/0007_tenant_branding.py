@@ -14,7 +14,7 @@ def every_tenant_gets_its_branding(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tenants', '0005_sso_models_moved_to_sso'),
+        ('tenants', '0006_policy_recovery_codes_enabled'),
     ]
 
     operations = [
