@@ -136,9 +136,18 @@ def sign_in_facts(request):
     amr = ["pwd"]
     if getattr(request.user, "is_verified", lambda: False)():
         amr.append("otp")
-    times = [record.get("at", 0) for record in get_authentication_records(request, request.user)]
-    auth_time = int(max(times)) if times else int(time.time())
+    at = authenticated_at(request)
+    auth_time = int(at) if at is not None else int(time.time())
     return {"amr": amr, "auth_time": auth_time, "tenant_id": request.tenant.id}
+
+
+def authenticated_at(request):
+    """When the session's user last authenticated (signed in, signed in again, verified a code),
+    as allauth recorded it in the session; None when it has no record (a session older than
+    the records, say): max_age then asks for a new sign-in (sso.views._max_age_exceeded)."""
+    times = [record.get("at") for record in get_authentication_records(request, request.user)]
+    times = [at for at in times if isinstance(at, int | float)]
+    return max(times) if times else None
 
 
 def _code_key(code):

@@ -61,8 +61,10 @@ def _max_age_exceeded(request):
         max_age = int(raw)
     except ValueError:
         return False
-    # max_age=0 means "sign in again now", like prompt=login.
-    return max_age <= 0 or oidc.sign_in_facts(request)["auth_time"] + max_age < time.time()
+    # max_age=0 means "sign in again now", like prompt=login; a session without a record of
+    # when its user authenticated is taken as too old.
+    at = oidc.authenticated_at(request)
+    return max_age <= 0 or at is None or at + max_age < time.time()
 
 
 @xframe_options_deny
