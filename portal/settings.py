@@ -191,6 +191,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "recovery.tasks.purge_reset_counters",
         "schedule": crontab(minute=50, hour=18),  # 03:50 in Japan
     },
+    # Each token exchange records its code or refresh token (reuse detection, sso.oidc).
+    "redeemed-grants-purge-daily": {
+        "task": "sso.tasks.purge_redeemed_grants",
+        "schedule": crontab(minute=55, hour=18),  # 03:55 in Japan
+    },
 }
 
 # --- Outbox (read through outbox.app_settings, which holds the same defaults) ----------------

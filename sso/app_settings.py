@@ -16,6 +16,18 @@ class AppSettings(PrefixedSettings):
         """RSA modulus of new signing keys (RS256, the only algorithm allauth signs with)."""
         return self._setting("SIGNING_KEY_SIZE", 2048)
 
+    @property
+    def REDEEMED_CODE_KEPT_FOR(self):
+        """Seconds a redeemed authorization code is remembered: presented again within this time,
+        it revokes the tokens issued from it (RFC 6749 4.1.2). Longer than the code's lifetime."""
+        return self._setting("REDEEMED_CODE_KEPT_FOR", 24 * 3600)
+
+    @property
+    def ROTATED_REFRESH_TOKEN_KEPT_FOR(self):
+        """Seconds a rotated refresh token is remembered (its reuse revokes its family, RFC 9700
+        4.14.2) when refresh tokens do not expire; otherwise until it would have expired."""
+        return self._setting("ROTATED_REFRESH_TOKEN_KEPT_FOR", 30 * 24 * 3600)
+
 
 _app_settings = AppSettings("SSO_")
 

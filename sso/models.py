@@ -60,3 +60,26 @@ class TenantSigningKey(models.Model):
 
     def __str__(self):
         return self.kid
+
+
+class RedeemedGrant(models.Model):
+    """An authorization code or a refresh token that has been exchanged at the token endpoint.
+
+    The row is inserted in the transaction that exchanges the grant (primary key: a hash of the
+    grant, never the grant itself), so of two concurrent exchanges only one commits; a grant
+    presented again finds its row and the tokens of its family are revoked (RFC 6749 4.1.2,
+    RFC 9700 4.14.2). `family` names every token issued from one sign-in's code and its
+    refreshes (sso.oidc). Rows are purged once `keep_until` has passed (sso.tasks).
+    """
+
+    digest = models.CharField(max_length=64, primary_key=True, editable=False)
+    family = models.CharField(max_length=32, editable=False)
+    redeemed_at = models.DateTimeField(default=timezone.now, editable=False)
+    keep_until = models.DateTimeField(db_index=True, editable=False)
+
+    class Meta:
+        verbose_name = _("redeemed SSO grant")
+        verbose_name_plural = _("redeemed SSO grants")
+
+    def __str__(self):
+        return self.family

@@ -125,7 +125,8 @@ def database_url_for(name: str) -> str:
 class PortalNode:
     """One web node: gunicorn serving the portal on a spare loopback port, as in production."""
 
-    def __init__(self, **env):
+    def __init__(self, workers=1, **env):
+        self.workers = workers
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = env
@@ -135,7 +136,7 @@ class PortalNode:
     def start(self):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "portal.wsgi:application",
-             "--bind", f"127.0.0.1:{self.port}", "--workers", "1", "--timeout", "30",
+             "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers), "--timeout", "30",
              "--graceful-timeout", "2"],
             cwd=ROOT, env=portal_env(**self.env), stdout=self.log, stderr=subprocess.STDOUT,
         )

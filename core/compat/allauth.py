@@ -20,7 +20,6 @@ from allauth.core.exceptions import RateLimited
 from allauth.core.internal import ratelimit as allauth_ratelimit
 from allauth.core.internal.httpkit import extract_basic_auth
 from allauth.core.internal.jwkkit import load_jwk_from_pem
-from allauth.idp.oidc.internal.clientkit import is_redirect_uri_allowed
 from allauth.idp.oidc.internal.oauthlib.request_validator import OAuthLibRequestValidator
 from allauth.idp.oidc.internal.oauthlib.utils import extract_params
 from django.core.cache import caches
@@ -242,14 +241,6 @@ def basic_auth_client_id(request):
     """
     client_id, _secret = extract_basic_auth({"Authorization": request.META.get("HTTP_AUTHORIZATION", "")})
     return client_id
-
-
-def redirect_uri_allowed(client, uri):
-    """Whether `uri` is one of the client's redirect URIs, by allauth's own rule (its validator's
-    `is_redirect_uri_allowed`, allauth.idp.oidc.internal.clientkit).
-    Test: tests/test_compat.py::test_an_authorization_request_without_state_goes_back_to_the_client.
-    """
-    return is_redirect_uri_allowed(uri, client.get_redirect_uris(), client.allow_uri_wildcards)
 
 
 def oauthlib_request(request):
