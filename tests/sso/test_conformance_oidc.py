@@ -52,7 +52,7 @@ def test_oidc_core_3_1_2_6_prompt_none_without_consent_for_this_client_returns_c
     assert _error_at_client(calendar, location) == "consent_required"
     # What the user did allow Calendar is still given silently.
     location = browser.follow(browser.get(calendar.authorization_url(scope="openid email", prompt="none")))
-    assert calendar.tokens_from(location)["claims"]["sub"] == str(user.pk)
+    assert calendar.tokens_from(location)["claims"]["sub"] == user.subject_identifier
 
 
 def test_oidc_core_2_auth_time_is_when_the_user_authenticated(op, browser):
