@@ -232,6 +232,16 @@ def redirect_uri_registered(client, uri):
     return loopback is not None and any(_loopback_without_port(r) == loopback for r in registered)
 
 
+def post_logout_uri_registered(tenant, uri):
+    """Whether `uri` is, character for character, a post-logout redirect URI that one of the
+    tenant's clients registered (RP-Initiated Logout 1.0 section 2). allauth's rule also takes
+    extra query parameters, or the origin of a redirect URI when none was registered; the
+    client named by the request is still checked by allauth itself."""
+    if tenant is None or not isinstance(uri, str) or not uri:
+        return False
+    return any(uri in client.get_post_logout_redirect_uris() for client in clients_of(tenant))
+
+
 def requested_scopes(client, scope_param):
     scopes = (scope_param or "").split()
     return scopes or client.get_default_scopes()

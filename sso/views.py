@@ -273,6 +273,10 @@ def logout(request):
     client = _client(request.POST.get("client_id") or request.GET.get("client_id"))
     if client is not None and not oidc.client_is_usable_here(client, request):
         return _html_error(request, "Unknown client.")
+    uri = request.POST.get("post_logout_redirect_uri", request.GET.get("post_logout_redirect_uri"))
+    if uri is not None and not oidc.post_logout_uri_registered(request.tenant, uri):
+        return _html_error(request, "The post_logout_redirect_uri is not registered.",
+                           errors.InvalidRequestError)
     return allauth_views.logout(request)
 
 
