@@ -13,15 +13,8 @@ from django.urls import reverse
 
 from accounts.models import User
 from outbox.models import OutboxEmail
-
-from ..conftest import PASSWORD
-from ..test_admin import (  # noqa: F401 - fixtures
-    admin_client,
-    org_admin,
-    result_table,
-    two_tenants,
-    verified_client,
-)
+from tests.support.admin import result_table, verified_client
+from tests.support.clients import PASSWORD
 
 USERS = "/admin/accounts/user/"
 

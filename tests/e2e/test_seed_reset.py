@@ -13,15 +13,14 @@ from playwright.sync_api import expect
 
 from recovery import services
 from recovery.models import SecurityQuestion
-from tests.conftest import PASSWORD
-from tests.test_nudge import fast_hashing  # noqa: F401 - autouse fixture
+from tests.support.clients import PASSWORD
 
 from .conftest import DESKTOP, PHONE
 from .steps import NARROW, check_page, click, path_of, sign_in
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("question_bank"),
+    pytest.mark.usefixtures("question_bank", "fast_hashing"),
     pytest.mark.skipif(
         importlib.util.find_spec("recovery.reset_views") is None,
         reason="the reset wizard (recovery.reset_views, account_reset_password) is not merged yet",

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.support.clients import PASSWORD
 
 from .conftest import DESKTOP, PHONE, assert_accessible_basics
 
