@@ -4,7 +4,6 @@ Page texts come from the portal's own translations (gettext in the page's langua
 tests follow wording changes; the seed's wording is pinned where the seed has it.
 """
 
-import importlib.util
 
 import pyotp
 import pytest
@@ -21,10 +20,6 @@ from .steps import NARROW, check_page, click, path_of, sign_in
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("question_bank", "fast_hashing"),
-    pytest.mark.skipif(
-        importlib.util.find_spec("recovery.reset_views") is None,
-        reason="the reset wizard (recovery.reset_views, account_reset_password) is not merged yet",
-    ),
 ]
 
 NEW_PASSWORD = "Kaede-Momiji-2026!"

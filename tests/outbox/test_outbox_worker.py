@@ -42,7 +42,6 @@ pytestmark = [
     pytest.mark.redis,
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not django_settings.REDIS_URL, reason="needs REDIS_URL"),
 ]
 
 
@@ -317,8 +316,6 @@ def kill_hard(process):
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(not django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
-                    reason="the worker process shares the test database (PostgreSQL)")
 def test_a_worker_killed_mid_send_is_replaced_and_the_email_arrives_once(tenant, user):
     redis_client = redis.Redis.from_url(django_settings.REDIS_URL)
     celery_app.control.purge()
@@ -372,8 +369,6 @@ def _claimable(pk):
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(not django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
-                    reason="the worker process shares the test database (PostgreSQL)")
 def test_a_pool_process_killed_mid_send_is_replaced_and_the_email_arrives_once(tenant, user):
     """Only the process sending dies (the worker's main process lives): the task is given back
     at once (acks_late + reject_on_worker_lost), no sweep needed."""

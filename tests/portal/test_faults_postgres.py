@@ -4,7 +4,6 @@ restart afterwards (health-checked connections), nothing half-written by request
 The node is a gunicorn process on a private cluster (initdb on a spare port), never the shared one.
 """
 
-import os
 import time
 
 import psycopg
@@ -15,7 +14,6 @@ from tests.support.faults import Browser, PortalNode, PrivatePostgres, manage
 
 pytestmark = [
     pytest.mark.slow, pytest.mark.postgres,
-    pytest.mark.skipif(not os.path.isdir("/usr/lib/postgresql"), reason="needs PostgreSQL's initdb"),
 ]
 EMAIL, PASSWORD = "hanako@demo.example", "Demo-pass-2026"  # from seed_demo
 

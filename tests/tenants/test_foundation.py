@@ -95,13 +95,13 @@ def test_no_public_sign_up_and_no_cross_tenant_email_reset(tenant):
 
 @pytest.mark.django_db
 def test_repeated_wrong_passwords_are_rate_limited(tenant, user):
-    client = client_for(tenant)
+    client = client_for(tenant, HTTP_ACCEPT_LANGUAGE="en")
     statuses = [sign_in(client, user.email, f"wrong-{i}").status_code for i in range(6)]
     blocked = sign_in(client, user.email, PASSWORD)
-    # allauth answers 429 or re-shows the form with a "too many attempts" message.
-    assert blocked.status_code in (200, 429)
+    # allauth re-shows the form with a "too many attempts" message, even for the right password.
+    assert blocked.status_code == 200 and "Too many failed login attempts" in blocked.text
     assert "_auth_user_id" not in client.session
-    assert set(statuses) <= {200, 429}
+    assert statuses == [200] * 6
 
 
 @pytest.mark.django_db
