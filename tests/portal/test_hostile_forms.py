@@ -175,8 +175,11 @@ def test_oversized_bodies_are_refused_with_a_400(form, no_nudge, tenant, user):
     too_many = urlencoded([(f"f{i}", "x") for i in range(1_500)])  # over DATA_UPLOAD_MAX_NUMBER_FIELDS
     for body in (too_big, too_many):
         response = post_hostile(form, client, body, "", {"content_type": "application/x-www-form-urlencoded"})
-        # 400, or a redirect from a wizard step that is sent back before it reads the body.
-        assert response.status_code == 400 or (response.status_code == 302 and form.path.startswith(RESET))
+        if form.path.startswith(RESET) and form.path != RESET:
+            # A later wizard step with no attempt going is sent back before it reads the body.
+            assert response.status_code == 302 and response["Location"] == RESET
+        else:
+            assert response.status_code == 400
     assert snapshot() == before
 
 
