@@ -32,11 +32,10 @@ from outbox.mail import build_message
 from outbox.models import OutboxEmail
 from sso.oidc import OIDCAdapter, register_client
 from tenants.models import Tenant
+from tests.support.admin import confirm, csv_file, preview, result_table
+from tests.support.clients import PASSWORD, client_for, sign_in
+from tests.support.reset import Page, answer, begin, register_questions, set_password
 
-from ..conftest import PASSWORD, client_for, sign_in
-from ..test_admin import admin_client, org_admin, result_table  # noqa: F401
-from ..test_admin_users import confirm, csv_file, preview
-from ..test_reset import Page, answer, bank, begin, register_questions, set_password  # noqa: F401
 from .conftest import NEEDS_TWO_NODES
 
 SHARED = "sato@freelance.example"

@@ -18,11 +18,10 @@ from accounts.otp import Result, verify_totp
 from audit.models import AuditEvent
 from recovery import app_settings, reset, services
 from recovery.models import SecurityQuestionsDevice
+from tests.support.clients import PASSWORD
+from tests.support.faults import Browser, PortalNode, PrivateRedis, database_url_for
+from tests.support.reset import METHOD, RESET, VERIFY, Page, register_app, register_questions
 
-from ..conftest import PASSWORD
-from ..faults import Browser, PortalNode, PrivateRedis, database_url_for
-from ..test_reset import METHOD, RESET, VERIFY, Page, register_app, register_questions
-from ..test_reset import bank as bank  # the question bank fixture
 from .conftest import NEEDS_TWO_NODES
 
 pytestmark = NEEDS_TWO_NODES

@@ -13,12 +13,11 @@ from accounts.otp import authenticator_device
 from audit.models import AuditEvent
 from recovery import services
 from recovery.models import SecurityAnswer
-from tests.test_nudge import fast_hashing  # noqa: F401 - autouse fixture
 
 from .conftest import DESKTOP, PHONE
 from .steps import NARROW, NUDGE, click, path_of, sign_in, sign_out
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("question_bank")]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("question_bank", "fast_hashing")]
 
 DEEP = "/accounts/password/change/"
 ANSWERS = ["Tokyo", "Mochi", "Blue whale"]

@@ -5,7 +5,7 @@ import pytest
 from django.conf import settings
 
 from tenants.services import create_tenant
-from tests.faults import PortalNode, database_url_for
+from tests.support.faults import PortalNode, database_url_for
 from tests.support.oidc_rp import Browser
 
 

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from tests.conftest import client_for
-from tests.oidc_support import make_client, tokens_for
+from tests.support.oidc import make_client, tokens_for
 
 USERINFO = "/identity/o/api/userinfo"
 

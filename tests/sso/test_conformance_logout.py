@@ -10,7 +10,7 @@ import pytest
 
 from sso.oidc import register_client
 from tests.conftest import client_for
-from tests.oidc_support import LOGOUT_URI, REDIRECT_URI, make_client, tokens_for
+from tests.support.oidc import LOGOUT_URI, REDIRECT_URI, make_client, tokens_for
 
 LOGOUT = "/identity/o/logout"
 

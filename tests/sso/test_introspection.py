@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.conftest import client_for
-from tests.oidc_support import make_client, tokens_for
+from tests.support.oidc import make_client, tokens_for
 
 INTROSPECT = "/identity/o/api/introspect"
 FORM = "application/x-www-form-urlencoded"

@@ -1,7 +1,7 @@
 """max_age on a session that has no record of when its user authenticated."""
 
 from tests.conftest import client_for
-from tests.oidc_support import authorize_url, make_client
+from tests.support.oidc import authorize_url, make_client
 
 
 def test_max_age_asks_a_session_without_an_authentication_record_to_sign_in_again(no_nudge, user):

@@ -7,7 +7,7 @@ from django.utils import timezone
 from sso.models import RedeemedGrant
 from sso.tasks import purge_redeemed_grants
 from tests.conftest import client_for
-from tests.oidc_support import make_client, tokens_for
+from tests.support.oidc import make_client, tokens_for
 
 
 def test_the_daily_purge_forgets_only_grants_past_their_keeping_time(no_nudge, user):
