@@ -6,9 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from recovery import services
 from recovery.models import RecoveryCodeDevice
+from tests.support.clients import PASSWORD
+from tests.support.faults import Browser
 
-from ..conftest import PASSWORD
-from ..faults import Browser
 from .conftest import NEEDS_TWO_NODES
 
 CODE_PAGE = "/accounts/login/code/?use=recovery-code"

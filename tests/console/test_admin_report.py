@@ -6,6 +6,7 @@ the report reads the audit events the reset really writes.
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 import pytest
