@@ -4,6 +4,7 @@ from django.db import transaction
 import audit
 from core.compat.allauth import LoginAttemptsKeyMixin
 
+from .middleware import apply_language_on_sign_in
 from .notifications import notify_password_changed
 
 
@@ -20,6 +21,11 @@ class AccountAdapter(LoginAttemptsKeyMixin, DefaultAccountAdapter):
             # browser beforehand gets nothing (fixation). Django's login() cycles it again.
             request.session.cycle_key()
         return response
+
+    def post_login(self, request, user, **kwargs):
+        # The page after sign-in and its "signed in" message speak the same language.
+        apply_language_on_sign_in(request, user)
+        return super().post_login(request, user, **kwargs)
 
     def get_login_stages(self):
         # After the password: the authenticator code where required, then the registration

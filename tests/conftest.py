@@ -10,8 +10,27 @@ from tenants.resolution import clear_cache as clear_host_cache
 from tenants.services import create_tenant
 
 from .faults import PortalNode, database_url_for
+from .support import redis_guard
 
 PASSWORD = "Correct-horse-42"
+_redis_marker = redis_guard.Marker("")
+
+
+def pytest_sessionstart(session):
+    """The Redis database the suite empties must be its own (tests/support/redis_guard.py)."""
+    global _redis_marker
+    url = settings.REDIS_URL
+    if not url:
+        return
+    try:
+        redis_guard.claim(url)
+    except redis_guard.ForeignRedisDatabase as refusal:
+        pytest.exit(str(refusal), returncode=pytest.ExitCode.USAGE_ERROR)
+    _redis_marker = redis_guard.Marker(url)
+
+
+def pytest_sessionfinish(session):
+    _redis_marker.mark()  # a test's own cache.clear() may have been the last word
 
 
 @pytest.fixture(autouse=True)
@@ -22,6 +41,7 @@ def _fresh_caches():
         cache.clear()
     except Exception:  # noqa: BLE001 - fault tests may run with the cache down
         pass
+    _redis_marker.mark()
     yield
     clear_host_cache()
 
