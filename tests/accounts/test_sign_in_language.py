@@ -14,7 +14,7 @@ def signed_in_page(client, email):
 
 
 def messages_of(page):
-    return [item.text() for item in page.find_all("li") if "message" in item.get("class", "").split()]
+    return [item.text() for item in page.find_all() if "message" in item.get("class", "").split()]
 
 
 @pytest.mark.django_db
