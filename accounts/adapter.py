@@ -1,5 +1,6 @@
 from allauth.account.adapter import DefaultAccountAdapter
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 import audit
 from core.compat.allauth import LoginAttemptsKeyMixin
@@ -9,6 +10,14 @@ from .notifications import notify_password_changed
 
 
 class AccountAdapter(LoginAttemptsKeyMixin, DefaultAccountAdapter):
+    # allauth's texts on our pages, in the portal's words (its Japanese says ログイン; ours
+    # サインイン, locale/README.md).
+    error_messages = {
+        **DefaultAccountAdapter.error_messages,
+        "invalid_login": _("The sign-in did not work. Try again."),
+        "too_many_login_attempts": _("Too many failed sign-ins. Try again later."),
+    }
+
     def is_open_for_signup(self, request):
         # Accounts are created by organisation admins, never by visitors.
         return False

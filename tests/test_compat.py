@@ -35,7 +35,7 @@ NEEDS_REDIS = [
     pytest.mark.redis,
     pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_URL (the rate limits' Redis)"),
 ]
-RATE_LIMITED = "Too many failed login attempts"
+RATE_LIMITED = "Too many failed sign-ins"
 SLOW_HASHERS = settings.PASSWORD_HASHERS
 
 
