@@ -47,5 +47,5 @@ def test_the_invitation_page_states_the_rules_in_japanese(make_tenant):
 
     told = rules_told(parse(client.get(form_url).content))
 
-    assert "12 文字以上" in told
+    assert "パスワードは 12 文字以上にしてください。" in told
     assert "8 文字" not in told
