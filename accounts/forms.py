@@ -1,3 +1,4 @@
+from allauth.account import forms as allauth_forms
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -60,3 +61,25 @@ class OTPRecoveryCodeForm(RecoveryCodeForm):
             _("The recovery code is not correct, or it was already used. Try another of your codes."),
             code="invalid",
         )
+
+
+class ChangePasswordForm(allauth_forms.ChangePasswordForm):
+    """allauth's change-password form (ACCOUNT_FORMS) with the portal's labels, so the page says
+    what the invitation and reset pages say, in our Japanese; the page is
+    templates/account/password_change.html."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["oldpassword"].label = _("Current password")
+        self.fields["oldpassword"].help_text = ""
+        self.fields["password1"].label = _("New password")
+        self.fields["password2"].label = _("New password (again)")
+
+
+class ReauthenticateForm(allauth_forms.ReauthenticateForm):
+    """allauth's "confirm it is you" form (ACCOUNT_FORMS) without its "forgot your password?"
+    help: the reset is for signed-out users; the page is templates/account/reauthenticate.html."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["password"].help_text = ""

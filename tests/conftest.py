@@ -11,9 +11,29 @@ from recovery.models import SecurityQuestion
 from tenants.resolution import clear_cache as clear_host_cache
 from tenants.services import create_tenant
 
+from .support import redis_guard
 from .support.admin import make_rows, verified_client
 from .support.clients import PASSWORD, client_for, sign_in  # noqa: F401 - also imported from here
 from .support.faults import PortalNode, database_url_for
+
+_redis_marker = redis_guard.Marker("")
+
+
+def pytest_sessionstart(session):
+    """The Redis database the suite empties must be its own (tests/support/redis_guard.py)."""
+    global _redis_marker
+    url = settings.REDIS_URL
+    if not url:
+        return
+    try:
+        redis_guard.claim(url)
+    except redis_guard.ForeignRedisDatabase as refusal:
+        pytest.exit(str(refusal), returncode=pytest.ExitCode.USAGE_ERROR)
+    _redis_marker = redis_guard.Marker(url)
+
+
+def pytest_sessionfinish(session):
+    _redis_marker.mark()  # a test's own cache.clear() may have been the last word
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +44,7 @@ def _fresh_caches():
         cache.clear()
     except Exception:  # noqa: BLE001 - fault tests may run with the cache down
         pass
+    _redis_marker.mark()
     yield
     clear_host_cache()
 

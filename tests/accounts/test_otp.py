@@ -42,7 +42,7 @@ def test_sign_in_asks_for_the_code_and_a_correct_code_verifies_the_session(mfa_u
     response = sign_in(client, mfa_user.email)
     assert response.status_code == 302 and response["Location"] == "/accounts/login/code/"
     page = client.get("/accounts/login/code/")
-    assert "6桁のコード" in page.content.decode()
+    assert "6 桁のコード" in page.content.decode()
     assert "※コードは30秒ごとに更新されます" in page.content.decode()
     # Not signed in while the code is pending.
     assert client.get("/").status_code == 302
@@ -155,7 +155,7 @@ def test_staff_step_up_verifies_the_session_and_keeps_next(staff):
     client.force_login(staff)
     device = add_device(staff)
     page = client.get("/accounts/verify/?next=/security-info/")
-    assert page.status_code == 200 and "6桁のコード" in page.content.decode()
+    assert page.status_code == 200 and "6 桁のコード" in page.content.decode()
     old_key = client.session.session_key
     response = client.post(
         "/accounts/verify/", {"code": current_code(device), "next": "/security-info/"}
@@ -203,7 +203,8 @@ def test_step_up_wrong_code_stays_unverified(staff):
 def code_field(response):
     """The code field as the user meets it: its whole block (label, input, help, errors)."""
     html = response.content.decode()
-    block = re.search(r'<div class="field[^"]*">\s*<label for="id_code">.*?</div>', html, re.S)
+    block = re.search(r'<div class="field[^"]*">\s*<label for="id_code">.*?</div>\s*'
+                      r'(?:<ul class="errorlist".*?</ul>\s*)?</div>', html, re.S)
     assert block, html
     return block.group(0)
 

@@ -303,7 +303,7 @@ def test_the_other_tenants_password_counts_as_a_wrong_one_here_and_nowhere_else(
         assert sign_in(client_for(tenant), SHARED, PASSWORD_B).status_code == 200
     # Five wrong passwords for A's user: A's user is held back like after any five...
     locked = sign_in(client_for(tenant, HTTP_ACCEPT_LANGUAGE="en"), SHARED, PASSWORD)
-    assert "Too many failed login attempts" in locked.content.decode()
+    assert "Too many failed sign-ins" in locked.content.decode()
     assert signed_in_user_id(locked.client) is None
     # ...and B's user, whose password it was, is not.
     there = client_for(other_tenant)

@@ -34,7 +34,7 @@ REFUSED = [
     "demo.localhost:1", "demo.localhost:443", "demo.localhost:65535", "demo.localhost:8000",
     "demo.localhost:080", "DEMO.localhost.:1", f"{SECOND_HOST}:443", "demo.localhost:",
 ]
-RATE_LIMITED = "Too many failed login attempts"
+RATE_LIMITED = "Too many failed sign-ins"
 WRONG = "wrong-password"
 DISCOVERY = "/.well-known/openid-configuration"
 TOKEN = "/identity/o/api/token"

@@ -32,7 +32,7 @@ from tests.support.clients import PASSWORD, client_for, sign_in
 from tests.support.oidc import REDIRECT_URI, authorize_url, make_client, sign_in_through
 
 NEEDS_REDIS = [pytest.mark.redis]  # deselected on the SQLite smoke run; never skipped
-RATE_LIMITED = "Too many failed login attempts"
+RATE_LIMITED = "Too many failed sign-ins"
 SLOW_HASHERS = settings.PASSWORD_HASHERS
 
 

@@ -17,7 +17,7 @@ pytestmark = [
     pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.postgres,
     pytest.mark.redis,
 ]
-RATE_LIMITED = "Too many failed login attempts"
+RATE_LIMITED = "Too many failed sign-ins"
 
 
 @pytest.fixture

@@ -170,7 +170,7 @@ def test_authenticator_with_qr_and_manual_key_then_code(tenant, user, caplog, tm
     assert f"secret={secret}" in expected_uri and "digits=6" in expected_uri and "period=30" in expected_uri
 
     code_page = client.get(CODE)
-    assert "6桁のコード" in code_page.text and "※コードは30秒ごとに更新されます" in code_page.text
+    assert "6 桁のコード" in code_page.text and "※コードは30秒ごとに更新されます" in code_page.text
     code = pyotp.TOTP(secret).now()  # an independent TOTP implementation
     assert client.post(CODE, {"code": code})["Location"] == AUTHENTICATOR + "done/"
     done = client.get(AUTHENTICATOR + "done/")
@@ -192,8 +192,8 @@ def test_authenticator_with_qr_and_manual_key_then_code(tenant, user, caplog, tm
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("code", "message"),
-    [("", "6桁のコードを入力"), ("12a456", "数字"), ("１２３ａ５６", "数字"), ("12345", "6桁で"),
-     ("1234567", "6桁で")],
+    [("", "6 桁のコードを入力"), ("12a456", "数字"), ("１２３ａ５６", "数字"), ("12345", "6 桁で"),
+     ("1234567", "6 桁で")],
 )
 def test_malformed_codes_get_a_message_next_to_the_field(tenant, user, code, message):
     client = in_nudge(tenant, user)

@@ -293,7 +293,7 @@ def test_an_attempt_expires_after_15_minutes(tenant, user, bank):
     session.save()
     response = client.get(NEW_PASSWORD, follow=True)
     assert response.redirect_chain == [(RESET, 302)]
-    assert "15分" in response.content.decode()
+    assert "15 分" in response.content.decode()
     assert client.post(NEW_PASSWORD, {"new_password1": NEW, "new_password2": NEW})["Location"] == RESET
     user.refresh_from_db()
     assert user.check_password(PASSWORD)

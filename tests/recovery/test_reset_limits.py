@@ -195,11 +195,11 @@ def test_bad_answers(tenant, other_tenant, user, bank, bad):
 @pytest.mark.django_db
 @pytest.mark.parametrize("code, message", [
     # The messages of accounts.otp.code_format_error, as on every page that asks for a code.
-    ("", "アプリに表示された6桁のコードを入力してください"),
-    ("12345", "コードは6桁で入力してください"),
-    ("1234567", "コードは6桁で入力してください"),
-    ("12a456", "コードは数字 (0–9) のみで入力してください"),
-    ("12\x0756", "コードは数字 (0–9) のみで入力してください"),
+    ("", "アプリに表示された 6 桁のコードを入力してください"),
+    ("12345", "コードは 6 桁で入力してください"),
+    ("1234567", "コードは 6 桁で入力してください"),
+    ("12a456", "コードは数字（0–9）のみで入力してください"),
+    ("12\x0756", "コードは数字（0–9）のみで入力してください"),
     (HUGE, "16"),
 ], ids=["empty", "short", "long", "letters", "control", "huge"])
 def test_bad_codes(tenant, user, code, message):

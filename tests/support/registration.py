@@ -26,7 +26,7 @@ def in_nudge(tenant, user, next_url=None, **client_defaults):
 
 def field_errors(page, name):
     """The error list rendered next to one field (includes/field.html), as text."""
-    match = re.search(rf'<ul class="errorlist" id="id_{name}_errors">(.*?)</ul>', page.text, re.S)
+    match = re.search(rf'<ul class="errorlist" id="id_{name}_error">(.*?)</ul>', page.text, re.S)
     return html.unescape(re.sub(r"<[^>]+>", " ", match.group(1))).strip() if match else ""
 
 
