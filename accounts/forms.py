@@ -3,7 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 import audit
 
-from .otp import AuthenticatorCodeForm, Result, verify_totp
+from .otp import AuthenticatorCodeForm, Result, retry_at, seconds_until, verify_totp, wait_message
 
 
 class OTPCodeForm(AuthenticatorCodeForm):
@@ -21,9 +21,9 @@ class OTPCodeForm(AuthenticatorCodeForm):
             return code
         audit.record("otp.failed", request=self.request, user=self.user, reason=result.value)
         if result is Result.THROTTLED:
-            raise forms.ValidationError(
-                _("Too many wrong codes. Wait a few minutes, then try again."), code="throttled"
-            )
+            # Refused unchecked (back-off or cap): not "wrong", and it counted as no guess.
+            until = retry_at(self.device)
+            raise forms.ValidationError(wait_message(seconds_until(until) if until else 1), code="throttled")
         raise forms.ValidationError(
             _("The code is not correct, or it was already used. Enter the current code."),
             code="invalid",
