@@ -348,9 +348,12 @@ def verify(request, state, method, token, proof=None) -> Verdict:
                 "reset.verify_passed" if passed else "reset.verify_failed",
                 request=request, user=user, tenant=request.tenant, method=method,
             )
-        if passed is False:
-            for scope in taken.locked_scopes:
-                audit.record("reset.locked", request=request, user=user, tenant=request.tenant, scope=scope)
+        if passed is False and taken.locks:
+            # One event per lock: the name's, or the (address, name) pair's when only it locked
+            # (the name's count had started again after the owner's own reset).
+            scopes = taken.locked_scopes
+            scope = ResetThrottle.Scope.ACCOUNT if ResetThrottle.Scope.ACCOUNT in scopes else scopes[0]
+            audit.record("reset.locked", request=request, user=user, tenant=request.tenant, scope=scope)
     if passed is None:
         _give_back(taken)
         until = _device_retry_at(_method_device(user, method), method)

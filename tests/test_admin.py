@@ -282,7 +282,7 @@ def test_policy_page_is_the_own_tenants_and_validates_ranges(admin_client, tenan
         for field in (
             "questions_to_register", "questions_to_answer", "methods_required_for_reset",
             "reconfirm_days", "reminder_interval_hours", "min_password_length",
-            "reset_lock_threshold", "reset_lock_minutes",
+            "reset_lock_threshold", "reset_lock_minutes", "reset_challenge_threshold", "time_zone",
         )
     }
     form.update(questions_enabled="on", authenticator_enabled="on", nudge_enabled="on")
@@ -293,10 +293,12 @@ def test_policy_page_is_the_own_tenants_and_validates_ranges(admin_client, tenan
     assert "Ensure this value is less than or equal to 5." in out_of_range.text
     tenant.policy.refresh_from_db()
     assert tenant.policy.questions_to_register == 3
-    good = admin_client.post(change, {**form, "questions_to_register": 4, "questions_to_answer": 4})
+    assert "Enter a time zone name" in admin_client.post(change, {**form, "time_zone": "Tokyo"}).text
+    good = admin_client.post(change, {**form, "questions_to_register": 4, "questions_to_answer": 4,
+                                      "helpdesk_text": "IT: ext. 1234"})
     assert good.status_code == 302
     tenant.policy.refresh_from_db()
-    assert tenant.policy.questions_to_answer == 4
+    assert tenant.policy.questions_to_answer == 4 and tenant.policy.helpdesk_text == "IT: ext. 1234"
 
 
 @pytest.mark.django_db
