@@ -217,3 +217,28 @@ def test_the_lock_page_says_until_when_in_the_tenants_time_zone_and_who_to_ask(t
     # The page a fresh attempt meets says the same.
     again = begin(client_for(tenant, HTTP_ACCEPT_LANGUAGE=language), user.email)
     assert again.status_code == 429 and shown in again.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_owners_reset_gives_a_guessing_address_no_fresh_tries(tenant, user, make_user, settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0
+    totp = register_app(user)
+    threshold = tenant.policy.reset_lock_threshold
+    attacker = client_for(tenant, REMOTE_ADDR=OFFICE, HTTP_ACCEPT_LANGUAGE="en")
+    begin(attacker, user.email)
+    for _try in range(threshold - 1):
+        assert verify(attacker, wrong_code(totp)).status_code == 200
+    # The owner, at home, resets: the name's count starts again.
+    owner = client_for(tenant, REMOTE_ADDR=ELSEWHERE)
+    begin(owner, user.email)
+    assert verify(owner, totp.now())["Location"] == VERIFY
+    assert owner.post(NEW_PASSWORD, {"new_password1": NEW, "new_password2": NEW})["Location"] == DONE
+    # The guessing address does not: its next wrong try on the name is its last.
+    begin(attacker, user.email)
+    assert verify(attacker, wrong_code(totp)).status_code == 429
+    assert reset.reset_lock_state(user) is None  # the name itself is not locked
+    assert begin(client_for(tenant, REMOTE_ADDR=ELSEWHERE), user.email).status_code == 200
+    assert AuditEvent.objects.filter(kind="reset.locked", data={"scope": "pair"}).count() == 1
+    # The help desk's unlock forgets the pairs too (the person may sit where failures came from).
+    reset.unlock_reset(user, actor=make_user(tenant, "admin@demo.example", is_staff=True))
+    assert begin(client_for(tenant, REMOTE_ADDR=OFFICE), user.email).status_code == 200
