@@ -43,13 +43,16 @@ def spend(payload_text) -> bool:
     then spent. Call inside the transaction that counts the try it pays for."""
     if not payload_text or len(payload_text) > MAX_PAYLOAD_LENGTH:
         return False
-    valid, _error = altcha.verify_solution_v1(
-        payload_text, app_settings.RESET_CHALLENGE_HMAC_KEY, check_expires=True
-    )
-    if not valid:
-        return False
-    payload = altcha.PayloadV1.from_base64(payload_text).to_dict()
-    _hex, expires, _params = altcha.PayloadV1.from_dict(payload).parse_salt()
+    try:
+        valid, _error = altcha.verify_solution_v1(
+            payload_text, app_settings.RESET_CHALLENGE_HMAC_KEY, check_expires=True
+        )
+        if not valid:
+            return False
+        payload = altcha.PayloadV1.from_base64(payload_text).to_dict()
+        _hex, expires, _params = altcha.PayloadV1.from_dict(payload).parse_salt()
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return False  # not a payload at all (a number, a list, a salt that is no string …)
     if expires is None:
         return False  # every challenge made here expires
     try:

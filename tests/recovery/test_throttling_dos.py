@@ -6,6 +6,7 @@ everyone elsewhere is untouched. A back-off that refuses a try says "wait", neve
 does not count it.
 """
 
+import base64
 import time
 from collections import Counter
 from zoneinfo import ZoneInfo
@@ -242,3 +243,21 @@ def test_the_owners_reset_gives_a_guessing_address_no_fresh_tries(tenant, user, 
     # The help desk's unlock forgets the pairs too (the person may sit where failures came from).
     reset.unlock_reset(user, actor=make_user(tenant, "admin@demo.example", is_staff=True))
     assert begin(client_for(tenant, REMOTE_ADDR=OFFICE), user.email).status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("payload", [
+    "", "x" * 5000, "not base64!", base64.b64encode(b"5").decode(), base64.b64encode(b"[1, 2]").decode(),
+    base64.b64encode(b'{"algorithm": "SHA-256", "challenge": 1, "number": [], "salt": 5, "signature": {}}').decode(),
+    base64.b64encode(b'{"algorithm": "MD5", "challenge": "a", "number": 1, "salt": "s", "signature": "x"}').decode(),
+], ids=["empty", "huge", "not-base64", "number", "list", "wrong-types", "unknown-algorithm"])
+def test_a_hostile_proof_is_refused_unchecked_never_an_error(tenant, settings, payload):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0
+    client = client_for(tenant, REMOTE_ADDR=OFFICE, HTTP_ACCEPT_LANGUAGE="en")
+    begin(client, "guess@demo.example")
+    tenant.policy.reset_challenge_threshold = 1
+    tenant.policy.save()
+    verify(client, "000000")  # the address now owes a proof
+    response = client.post(VERIFY, {"code": "000000", "altcha": payload})
+    assert response.status_code == 200 and "Your answer was not checked yet" in response.content.decode()
+    assert AuditEvent.objects.filter(kind="reset.verify_failed").count() == 1
