@@ -17,7 +17,7 @@ import secrets
 import time
 import unicodedata
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
@@ -377,8 +377,7 @@ class _Try:
 
     windows: dict
     locks: dict
-    tries_left: int = 0
-    scopes: dict = field(default_factory=dict)
+    tries_left: int = 0  # before the name or the pair locks
 
     @property
     def locked_scopes(self) -> list[str]:
