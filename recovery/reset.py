@@ -510,8 +510,9 @@ def _take_try(tenant, name, address, method=None, device_retry=None, proof=None)
                 left.append(max(0, limit - row.failures))
                 if row.failures >= limit:
                     row.locked_until = locks[row.scope, row.key] = now + timedelta(minutes=policy.reset_lock_minutes)
-            row.save(update_fields=["failures", "window_started", "locked_until", "last_failure_at"])
             windows[row.scope, row.key] = row.window_started
+        # One statement for the three rows (they are locked above).
+        ResetThrottle.objects.bulk_update(rows, ["failures", "window_started", "locked_until", "last_failure_at"])
     return _Try(windows, locks, tries_left=min(left))
 
 
