@@ -4,14 +4,24 @@ from django.utils.translation import gettext_lazy as _
 
 import audit
 
-from .otp import AuthenticatorCodeForm, RecoveryCodeForm, Result, verify_lookup_secret, verify_totp
+from .otp import (
+    AuthenticatorCodeForm,
+    RecoveryCodeForm,
+    Result,
+    retry_at,
+    seconds_until,
+    verify_lookup_secret,
+    verify_totp,
+    wait_message,
+)
 
 
-def _refusal(result):
+def _refusal(result, device):
+    """A code refused unchecked (back-off or cap) is not "wrong" and counted as no guess: the
+    form says how long to wait."""
     if result is Result.THROTTLED:
-        return forms.ValidationError(
-            _("Too many wrong codes. Wait a few minutes, then try again."), code="throttled"
-        )
+        until = retry_at(device) if device is not None else None
+        return forms.ValidationError(wait_message(seconds_until(until) if until else 1), code="throttled")
     return None
 
 
@@ -29,7 +39,7 @@ class OTPCodeForm(AuthenticatorCodeForm):
             audit.record("otp.verified", request=self.request, user=self.user)
             return code
         audit.record("otp.failed", request=self.request, user=self.user, reason=result.value)
-        raise _refusal(result) or forms.ValidationError(
+        raise _refusal(result, self.device) or forms.ValidationError(
             _("The code is not correct, or it was already used. Enter the current code."),
             code="invalid",
         )
@@ -46,8 +56,9 @@ class OTPRecoveryCodeForm(RecoveryCodeForm):
 
     def clean_code(self):
         code = super().clean_code()
-        result = Result.INVALID
+        result, tried = Result.INVALID, None
         for device in self.devices:
+            tried = device
             result = verify_lookup_secret(device, code)
             if result is Result.OK:
                 self.device = device
@@ -57,7 +68,7 @@ class OTPRecoveryCodeForm(RecoveryCodeForm):
             "otp.failed", request=self.request, user=self.user, reason=result.value,
             method="recovery_code",
         )
-        raise _refusal(result) or forms.ValidationError(
+        raise _refusal(result, tried) or forms.ValidationError(
             _("The recovery code is not correct, or it was already used. Try another of your codes."),
             code="invalid",
         )

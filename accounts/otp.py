@@ -6,13 +6,15 @@ verify_lookup_secret(), so the guessing cap is defined once.
 """
 
 import enum
+import math
 import unicodedata
+from datetime import timedelta
 
 from django import forms
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django_otp import devices_for_user
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -90,18 +92,62 @@ def code_format_error(code):
 
 
 def _refused_by_throttle(device) -> bool:
-    """True while the device may not be tried. Failures older than TOTP_FAILURE_WINDOW are
-    forgotten, and at most TOTP_MAX_FAILURES count: django-otp's doubling back-off alone would
-    let anyone lock a user out for days. The caller holds the device's row lock."""
+    """True while the device may not be tried (retry_at). Failures older than
+    TOTP_FAILURE_WINDOW are forgotten first, so a lock never outlasts the window: django-otp's
+    doubling back-off alone would let anyone lock a user out for days. The caller holds the
+    device's row lock."""
     last_failure = device.throttling_failure_timestamp
     if device.throttling_failure_count and last_failure and (
         timezone.now() - last_failure >= app_settings.TOTP_FAILURE_WINDOW
     ):
         device.throttle_reset(commit=True)
-    if device.throttling_failure_count >= app_settings.TOTP_MAX_FAILURES:
-        return True
-    allowed, _data = device.verify_is_allowed()
-    return not allowed
+    return retry_at(device) is not None
+
+
+def retry_at(device):
+    """When the device will check a code again, or None when it would check one now.
+
+    Two things make it refuse a code unchecked: the cap (TOTP_MAX_FAILURES within
+    TOTP_FAILURE_WINDOW of the last failure) and django-otp's back-off after each wrong code,
+    read through its documented verify_is_allowed() (reason N_FAILED_ATTEMPTS, locked_until).
+    A refused code is no guess: the page says to wait, never that the code is wrong.
+    """
+    now = timezone.now()
+    last_failure = device.throttling_failure_timestamp
+    if device.throttling_failure_count >= app_settings.TOTP_MAX_FAILURES and (
+            last_failure is None or now - last_failure < app_settings.TOTP_FAILURE_WINDOW):
+        # Capped; with no time of the last failure, for a whole window from now.
+        return (last_failure or now) + app_settings.TOTP_FAILURE_WINDOW
+    return back_off_end(device)
+
+
+def back_off_end(device):
+    """When django-otp's back-off on a throttled device (any ThrottlingMixin) ends, or None."""
+    allowed, details = device.verify_is_allowed()
+    if allowed:
+        return None
+    return (details or {}).get("locked_until") or timezone.now() + timedelta(seconds=1)
+
+
+def seconds_until(moment) -> int:
+    """Whole seconds from now until `moment`, rounded up (at least 1)."""
+    return max(1, math.ceil((moment - timezone.now()).total_seconds()))
+
+
+def wait_message(seconds) -> str:
+    """"Wait N seconds" for a code or answer refused unchecked: it was not counted as wrong."""
+    if seconds < 120:
+        return ngettext(
+            "Please wait %(count)d second, then send it again. What you sent was not checked and does not count as a wrong try.",
+            "Please wait %(count)d seconds, then send it again. What you sent was not checked and does not count as a wrong try.",
+            seconds,
+        ) % {"count": seconds}
+    minutes = math.ceil(seconds / 60)
+    return ngettext(
+        "Please wait %(count)d minute, then send it again. What you sent was not checked and does not count as a wrong try.",
+        "Please wait %(count)d minutes, then send it again. What you sent was not checked and does not count as a wrong try.",
+        minutes,
+    ) % {"count": minutes}
 
 
 def verify_totp(device, code) -> Result:

@@ -319,6 +319,15 @@ OTP_TOTP_ISSUER = _totp_issuer
 # one code a step ahead moved the window forward for good, so the previous step's code (typed
 # just as it changed) was refused, and a further code ahead moved it again.
 OTP_TOTP_SYNC = False
+# django-otp's back-off after a wrong code or answer: factor × 2^(n−1) seconds (0: off). The
+# reset mirrors it for every name typed, so a wait never tells a real account from a decoy.
+OTP_TOTP_THROTTLE_FACTOR = env.float("OTP_TOTP_THROTTLE_FACTOR", default=1)
+OTP_SECURITY_QUESTIONS_THROTTLE_FACTOR = env.float("OTP_SECURITY_QUESTIONS_THROTTLE_FACTOR", default=1)
+
+# The password reset's proof of work (self-hosted ALTCHA, recovery.challenge): its signing key
+# (empty: derived from SECRET_KEY) and size.
+RECOVERY_RESET_CHALLENGE_HMAC_KEY = env.str("RESET_CHALLENGE_HMAC_KEY", default="")
+RECOVERY_RESET_CHALLENGE_MAX_NUMBER = env.int("RESET_CHALLENGE_MAX_NUMBER", default=100_000)
 
 # --- Security headers -----------------------------------------------------------------------
 X_FRAME_OPTIONS = "DENY"

@@ -250,8 +250,9 @@ class ResetThrottle(models.Model):
 
     class Scope(models.TextChoices):
         # Not shown to anyone (no admin page), so not translated.
-        ACCOUNT = "account"  # a sign-in name on one tenant, real or not
-        ADDRESS = "address"  # a client address, over every tenant
+        ACCOUNT = "account"  # a sign-in name on one tenant, real or not: locked at the policy's number
+        PAIR = "pair"  # one client address trying one such name: locked at the policy's number
+        ADDRESS = "address"  # a client address, over every tenant: never locked, challenged
 
     scope = models.CharField(max_length=16, choices=Scope.choices)
     key = models.CharField(max_length=64)
@@ -260,6 +261,9 @@ class ResetThrottle(models.Model):
     # the count again.
     window_started = models.DateTimeField(null=True, blank=True)
     locked_until = models.DateTimeField(null=True, blank=True)
+    # The last failure counted: the back-off between tries of a name runs from here, for real
+    # names and decoys alike.
+    last_failure_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -268,3 +272,15 @@ class ResetThrottle(models.Model):
 
     def __str__(self):
         return f"{self.scope} {self.key[:8]}"
+
+
+class UsedChallenge(models.Model):
+    """A solved proof-of-work challenge (ALTCHA) already spent on a reset try: each is good for
+    one try. Kept until the challenge itself expires, then purged with the ended counters."""
+
+    # The challenge's salt (it embeds the expiry), hashed to a fixed length.
+    digest = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return self.digest[:8]

@@ -229,13 +229,21 @@ def verify_recovery_code(user, code) -> bool:
 
     user None (a decoy) runs the same device query and computes a digest, finding nothing.
     """
+    from accounts.otp import Result
+
+    return check_recovery_code(user, code) is Result.OK
+
+
+def check_recovery_code(user, code):
+    """verify_recovery_code's check, with its accounts.otp.Result (THROTTLED: refused unchecked,
+    so the reset says "wait" and counts no try)."""
     from accounts.otp import Result, normalise_recovery_code, verify_lookup_secret
 
     device = recovery_codes_device(user)
     if device is None:
         recovery_code_digest(0, normalise_recovery_code(code))
-        return False
-    return verify_lookup_secret(device, code) is Result.OK
+        return Result.INVALID
+    return verify_lookup_secret(device, code)
 
 
 # --- Registration state ---------------------------------------------------------------------

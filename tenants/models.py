@@ -1,3 +1,6 @@
+import zoneinfo
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -121,6 +124,23 @@ class TenantPolicy(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(60 * 24 * 7)],
         help_text=_("How long the reset stays locked after too many failures."),
     )
+    reset_challenge_threshold = models.PositiveSmallIntegerField(
+        _("failures from one network before a puzzle"), default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text=_(
+            "Failed reset verifications from one network address within the window after which "
+            "every further try from it first solves a short computing puzzle. The network is "
+            "never locked: only the accounts that failed are."
+        ),
+    )
+    helpdesk_text = models.TextField(
+        _("help-desk contact"), blank=True, max_length=500,
+        help_text=_("Shown when the password reset is locked, e.g. “IT help desk: extension 1234, weekdays 9:00–17:00”."),
+    )
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default="Asia/Tokyo",
+        help_text=_("Times shown to employees, such as the end of a reset lock, are in this time zone (e.g. Asia/Tokyo)."),
+    )
 
     class Meta:
         verbose_name = _("recovery policy")
@@ -144,8 +164,18 @@ class TenantPolicy(models.Model):
             errors["methods_required_for_reset"] = _(
                 "Two methods for reset need at least two methods enabled."
             )
+        if self.time_zone not in zoneinfo.available_timezones():
+            errors["time_zone"] = _("Enter a time zone name such as Asia/Tokyo.")
         if errors:
             raise ValidationError(errors)
+
+    @property
+    def zone(self):
+        """The tenant's time zone (ZoneInfo); the site's when the stored name is unknown."""
+        try:
+            return zoneinfo.ZoneInfo(self.time_zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return zoneinfo.ZoneInfo(settings.TIME_ZONE)
 
     @property
     def enabled_methods(self):

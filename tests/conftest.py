@@ -103,8 +103,9 @@ def _deployed_shape() -> bool:
 
 
 @pytest.fixture
-def two_nodes(db):
-    """Two real web nodes (gunicorn) on the test database and the test Redis."""
+def two_nodes(db, request):
+    """Two real web nodes (gunicorn) on the test database and the test Redis; a test's
+    `node_env` marker adds environment (settings) for them."""
     if not _deployed_shape():
         pytest.fail("two_nodes needs DATABASE_URL (PostgreSQL) and REDIS_URL: mark the test "
                     "with NEEDS_TWO_NODES so the SQLite smoke run deselects it")
@@ -112,6 +113,8 @@ def two_nodes(db):
         "DATABASE_URL": database_url_for(settings.DATABASES["default"]["NAME"]),
         "REDIS_URL": os.environ["REDIS_URL"],
     }
+    for marker in request.node.iter_markers("node_env"):
+        env.update(marker.kwargs)
     started = []
     try:
         for _ in range(2):

@@ -48,6 +48,7 @@ class TenantPolicyAdmin(TenantScopedAdmin):
         ]}),
         (_("Sign-in and passwords"), {"fields": [
             "mfa_required", "min_password_length", "reset_lock_threshold", "reset_lock_minutes",
+            "reset_challenge_threshold", "time_zone", "helpdesk_text",
         ]}),
     ]
 

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tests.conftest import PASSWORD, client_for, sign_in
+from tests.support.clients import PASSWORD, client_for, sign_in
 
 CHROME_WINDOWS = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
                   "Chrome/130.0 Safari/537.36")

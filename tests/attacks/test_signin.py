@@ -81,8 +81,9 @@ def test_sign_out_needs_a_post(tenant, user):
 # bearer token (RFC 6749, OIDC Core). The portal's checked views shadow allauth's on the same
 # paths, so both names appear in the URLconf.
 CSRF_EXEMPT_BY_DESIGN = {
-    "portal_oidc_token", "portal_oidc_revoke",
-    "idp:oidc:token", "idp:oidc:revoke", "idp:oidc:userinfo", "idp:oidc:device_code",
+    "portal_oidc_token", "portal_oidc_revoke", "portal_oidc_introspect",
+    "idp:oidc:token", "idp:oidc:revoke", "idp:oidc:introspect", "idp:oidc:userinfo",
+    "idp:oidc:device_code",
 }
 # Exempt from the middleware but checking CSRF in the view on their browser POSTs (allauth's
 # consent and sign-out pages): the walk below still expects them to refuse a forged POST, each
@@ -226,7 +227,7 @@ def _reset_flow(user, secrets, shown_to_typist):
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from recovery import services
-    from recovery.models import SecurityQuestion, SecurityQuestionsDevice
+    from recovery.models import ResetThrottle, SecurityQuestion, SecurityQuestionsDevice
     from tests.support.reset import METHOD, NEW_PASSWORD, RESET, VERIFY, Page
 
     questions = list(SecurityQuestion.objects.filter(tenant=None).order_by("position")[:3])
@@ -255,8 +256,10 @@ def _reset_flow(user, secrets, shown_to_typist):
               for key, question in Page(page).labels.items() if key and key.startswith("id_answer_")}
     assert len(fields) == 3
     yield client.post(VERIFY, {**fields, next(iter(fields)): WRONG_RESET_ANSWER})
-    # django-otp throttles the device after the failure; let its short wait pass.
+    # django-otp throttles the device after the failure (the name's counter mirrors it); let
+    # its short wait pass.
     SecurityQuestionsDevice.objects.filter(user=user).update(throttling_failure_timestamp=None)
+    ResetThrottle.objects.update(last_failure_at=None)
     passed = client.post(VERIFY, fields)
     assert passed.status_code == 302, passed.status_code
     yield passed
@@ -274,6 +277,7 @@ def _reset_flow(user, secrets, shown_to_typist):
     yield client.post(METHOD, {"method": "authenticator"})
     yield client.post(VERIFY, {"code": typed(wrong_code)})
     TOTPDevice.objects.filter(user=user).update(throttling_failure_timestamp=None)
+    ResetThrottle.objects.update(last_failure_at=None)
     passed = client.post(VERIFY, {"code": typed(right_code)})
     assert passed.status_code == 302, passed.status_code
     yield passed

@@ -11,7 +11,7 @@ from audit.models import AuditEvent
 from console.scoping import TenantScopedAdmin
 from outbox.models import OutboxEmail
 from recovery.models import SecurityQuestion
-from tenants.models import Tenant, TenantPolicy
+from tenants.models import Tenant, TenantBranding, TenantPolicy
 from tests.support.admin import result_table, verified_client
 from tests.support.clients import PASSWORD, client_for, sign_in
 
@@ -218,7 +218,7 @@ def test_policy_page_is_the_own_tenants_and_validates_ranges(admin_client, tenan
         for field in (
             "questions_to_register", "questions_to_answer", "methods_required_for_reset",
             "reconfirm_days", "reminder_interval_hours", "min_password_length",
-            "reset_lock_threshold", "reset_lock_minutes",
+            "reset_lock_threshold", "reset_lock_minutes", "reset_challenge_threshold", "time_zone",
         )
     }
     form.update(questions_enabled="on", authenticator_enabled="on", nudge_enabled="on")
@@ -229,10 +229,12 @@ def test_policy_page_is_the_own_tenants_and_validates_ranges(admin_client, tenan
     assert "Ensure this value is less than or equal to 5." in out_of_range.text
     tenant.policy.refresh_from_db()
     assert tenant.policy.questions_to_register == 3
-    good = admin_client.post(change, {**form, "questions_to_register": 4, "questions_to_answer": 4})
+    assert "Enter a time zone name" in admin_client.post(change, {**form, "time_zone": "Tokyo"}).text
+    good = admin_client.post(change, {**form, "questions_to_register": 4, "questions_to_answer": 4,
+                                      "helpdesk_text": "IT: ext. 1234"})
     assert good.status_code == 302
     tenant.policy.refresh_from_db()
-    assert tenant.policy.questions_to_answer == 4
+    assert tenant.policy.questions_to_answer == 4 and tenant.policy.helpdesk_text == "IT: ext. 1234"
 
 
 @pytest.mark.django_db
@@ -272,7 +274,7 @@ def test_every_admin_page_renders_for_both_kinds_of_admin(two_tenants, admin_cli
     # (url, status for the platform superuser, status for the organisation admin)
     pages = [("/admin/", 200, 200), ("/admin/report/", 200, 200),
              ("/admin/accounts/user/import/", 403, 200)]  # users are imported into a tenant
-    no_add = {TenantPolicy, AuditEvent, OutboxEmail}  # made with their tenant, or by the portal
+    no_add = {TenantPolicy, TenantBranding, AuditEvent, OutboxEmail}  # made with their tenant, or by the portal
     for model, obj in mine.items():
         info = f"admin:{model._meta.app_label}_{model._meta.model_name}"
         added = (403, 403) if model in no_add else (200, 403) if model is Tenant else (200, 200)

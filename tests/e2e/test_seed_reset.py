@@ -108,8 +108,9 @@ def test_6_forgot_password_with_security_questions_on_a_small_phone(open_page, s
 
     answer_questions(page, by_wording, wrong=1)
     click(page, t("Verify"))
-    expect(page.locator("main [role=alert]")).to_have_text(
+    expect(page.locator("main [role=alert]")).to_contain_text(
         t("The answers are not correct. Check them and try again."))
+    expect(page.locator("main [role=alert]")).to_contain_text("あと 4 回試せます")  # tries left
     expect(page.locator("h1")).to_have_text(t("Verify it is you"))
     shots(page, "wrong-answer")
     answers_shown = page.locator("main form input[type=text]").evaluate_all("els => els.map(el => el.value)")

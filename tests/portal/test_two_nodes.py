@@ -84,6 +84,8 @@ def _answer(browser, node, page, answers_by_question):
     return browser.post(node, VERIFY, data)
 
 
+# Wrong answers come quickly here: the nodes run without django-otp's back-off (factor 0).
+@pytest.mark.node_env(OTP_SECURITY_QUESTIONS_THROTTLE_FACTOR="0", OTP_TOTP_THROTTLE_FACTOR="0")
 def test_the_reset_lock_counts_failures_on_both_nodes_together(nodes, tenant, user, bank):
     answers = register_questions(user, bank[:3])
     threshold = tenant.policy.reset_lock_threshold

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import client_for
+from tests.support.clients import client_for
 from tests.support.oidc import make_client, tokens_for
 
 USERINFO = "/identity/o/api/userinfo"

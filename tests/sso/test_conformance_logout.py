@@ -9,7 +9,7 @@ would otherwise be an open redirector that carries the user's trust in the sign-
 import pytest
 
 from sso.oidc import register_client
-from tests.conftest import client_for
+from tests.support.clients import client_for
 from tests.support.oidc import LOGOUT_URI, REDIRECT_URI, make_client, tokens_for
 
 LOGOUT = "/identity/o/logout"

@@ -13,7 +13,7 @@ import requests
 
 from accounts.services import provision_user
 from sso.oidc import register_client
-from tests.conftest import PASSWORD
+from tests.support.clients import PASSWORD
 from tests.support.oidc_rp import REDIRECT_URI, RelyingParty
 
 

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import client_for
+from tests.support.clients import client_for
 from tests.support.oidc import make_client, tokens_for
 
 INTROSPECT = "/identity/o/api/introspect"

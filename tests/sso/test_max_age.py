@@ -1,6 +1,6 @@
 """max_age on a session that has no record of when its user authenticated."""
 
-from tests.conftest import client_for
+from tests.support.clients import client_for
 from tests.support.oidc import authorize_url, make_client
 
 

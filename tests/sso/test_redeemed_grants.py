@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from sso.models import RedeemedGrant
 from sso.tasks import purge_redeemed_grants
-from tests.conftest import client_for
+from tests.support.clients import client_for
 from tests.support.oidc import make_client, tokens_for
 
 

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 import requests
 from jwcrypto import jwk, jwt
 
-from tests.conftest import PASSWORD
+from tests.support.clients import PASSWORD
 
 REDIRECT_URI = "http://127.0.0.1:8765/callback"
 TIMEOUT = 10

@@ -19,7 +19,7 @@ from outbox.mail import build_message
 from outbox.models import OutboxEmail
 from tenants.branding import contrast_ratio
 from tenants.models import TenantBranding
-from tests.conftest import client_for
+from tests.support.clients import client_for
 
 BRANDING = "/admin/tenants/tenantbranding/"
 
