@@ -5,8 +5,9 @@ import re
 
 import pytest
 
-from accounts.models import TenantGroup
+from accounts.models import TenantGroup, User
 from sso.models import ClientAppRole
+from tests.conftest import PASSWORD
 from tests.support.console import confirm_import, preview_import, verified_client
 from tests.support.groups import groups_client, make_group
 
@@ -179,3 +180,34 @@ def test_a_file_without_the_groups_column_leaves_groups_alone(admin_client, tena
     assert confirm_import(admin_client, page).status_code == 302
     hanako.refresh_from_db()
     assert hanako.name == "Renamed" and list(sales.members.all()) == [hanako]
+
+
+# --- platform operators --------------------------------------------------------------------------
+
+@pytest.fixture
+def platform_client(db):
+    root = User.objects.create_superuser("root@platform.example", PASSWORD, language="en")
+    return verified_client(root, "localhost")
+
+
+@pytest.mark.django_db
+def test_a_platform_operator_cannot_mix_tenants_in_a_group_or_an_application(
+        platform_client, tenant, make_user, theirs):
+    hanako = make_user(tenant, "hanako@demo.example")
+    response = platform_client.post(f"{GROUPS}add/", {
+        "tenant": tenant.pk, "name": "Mixed", "description": "", "members": [hanako.pk, theirs["user"].pk],
+    })
+    assert response.status_code == 200
+    assert "Members must be users of the group&#x27;s organisation." in response.content.decode()
+    assert not TenantGroup.objects.filter(name="Mixed").exists()
+
+    # An application's page offers the groups and users of the application's tenant only.
+    client, _secret = groups_client(tenant, name="Wiki")
+    url = f"{CLIENTS}{client.pk}/change/"
+    page = platform_client.get(url)
+    assert page.status_code == 200 and "hanako@demo.example" in page.content.decode()
+    assert "Acme Secret Project" not in page.content.decode()
+    response = platform_client.post(url, _client_form(
+        client, assignment_required="on", assigned_groups=[theirs["group"].pk]))
+    assert response.status_code == 200
+    assert not client.tenant_link.assigned_groups.exists()

@@ -9,10 +9,10 @@ from tests.conftest import client_for
 USER_IMPORT = "/admin/accounts/user/import/"
 
 
-def verified_client(user, **defaults):
-    """Signed in as `user` on their tenant's host, past the authenticator step of the admin."""
+def verified_client(user, host=None, **defaults):
+    """Signed in as `user` on their tenant's host (or `host`), past the admin's authenticator step."""
     device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
-    client = client_for(user.tenant, **defaults)
+    client = client_for(host or user.tenant, **defaults)
     client.force_login(user)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
