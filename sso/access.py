@@ -14,7 +14,7 @@
 from allauth.idp.oidc.models import Token
 
 import audit
-from accounts.models import TenantGroup, group_names_of
+from accounts.models import group_names_of
 
 from .models import ClientAppRole, TenantOIDCClient
 
@@ -116,7 +116,3 @@ def save_assignment(client, *, required, groups, users, roles):
         ClientAppRole(client_link=link, group=group, role=role)
         for group, role in dict.fromkeys(roles) if group.tenant_id == link.tenant_id
     ])
-
-
-def groups_of_tenant(tenant):
-    return TenantGroup.objects.filter(tenant=tenant)

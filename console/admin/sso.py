@@ -138,7 +138,10 @@ class ClientForm(forms.ModelForm):
         if unknown:
             raise ValidationError(_("No group of the organisation is called: %(names)s")
                                   % {"names": ", ".join(unknown)})
-        return [(groups[name], role[:100]) for name, role in pairs]
+        too_long = [role for _name, role in pairs if len(role) > 100]
+        if too_long:
+            raise ValidationError(_("A role has at most 100 characters: %(role)s") % {"role": too_long[0]})
+        return [(groups[name], role) for name, role in pairs]
 
     def _clean_uris(self, text, required):
         uris = _lines(text)
