@@ -134,7 +134,7 @@ def _not_assigned(request, client):
     access.record_refusal(request, request.user, client, at="authorize")
     redirect_uri = request.GET.get("redirect_uri", "") if request.method == "GET" else ""
     back_url = None
-    if redirect_uri and compat.redirect_uri_allowed(client, redirect_uri):
+    if redirect_uri and redirect_uri in client.get_redirect_uris():  # exactly a registered one
         params = {"error": "access_denied",
                   "error_description": "The user is not assigned to this application."}
         if request.GET.get("state"):
