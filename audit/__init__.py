@@ -34,6 +34,7 @@ KINDS = {
     "user.created": _("User created by admin"),
     "user.deactivated": _("User deactivated by admin"),
     "users.imported": _("Users imported from CSV"),
+    "sso.access_denied": _("Application refused (user not assigned)"),
 }
 
 

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -16,6 +17,17 @@ class TenantOIDCClient(models.Model):
         related_name="tenant_link",
     )
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="oidc_clients")
+    # Who may sign in to the application (sso.access): everyone of the tenant, or only the
+    # users and group members assigned to it.
+    assignment_required = models.BooleanField(_("only assigned users and groups"), default=False)
+    assigned_groups = models.ManyToManyField(
+        "accounts.TenantGroup", blank=True, related_name="assigned_clients",
+        verbose_name=_("assigned groups"),
+    )
+    assigned_users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="assigned_clients",
+        verbose_name=_("assigned users"),
+    )
 
     class Meta:
         # The table it had in tenants/, where the model was first made (sso/migrations/0001).
@@ -25,6 +37,24 @@ class TenantOIDCClient(models.Model):
 
     def __str__(self):
         return f"{self.client_id} ({self.tenant.slug})"
+
+
+class ClientAppRole(models.Model):
+    """An app role of one client: members of `group` get `role` in its "roles" claim."""
+
+    client_link = models.ForeignKey(TenantOIDCClient, on_delete=models.CASCADE, related_name="app_roles")
+    group = models.ForeignKey("accounts.TenantGroup", on_delete=models.CASCADE, related_name="app_roles")
+    role = models.CharField(_("role"), max_length=100)
+
+    class Meta:
+        verbose_name = _("app role")
+        verbose_name_plural = _("app roles")
+        constraints = [
+            models.UniqueConstraint(fields=["client_link", "group", "role"], name="app_role_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.group.name} = {self.role}"
 
 
 class TenantSigningKeyQuerySet(models.QuerySet):

@@ -44,11 +44,11 @@ from accounts.backends import user_belongs_to_request
 from core.compat.allauth import RequestValidator
 from tenants.resolution import tenant_url
 
-from . import app_settings
+from . import access, app_settings
 from .models import RedeemedGrant, TenantOIDCClient
 from .signing_keys import private_keys_of
 
-SCOPE_CHOICES = ["openid", "profile", "email"]
+SCOPE_CHOICES = ["openid", "profile", "email", "groups"]
 # Where the sign-in facts travel on the Django request of the token endpoint.
 SIGN_IN_ATTR = "portal_oidc_sign_in"
 TOKEN_DATA_KEY = "portal_sign_in"
@@ -328,6 +328,7 @@ class OIDCAdapter(DefaultOIDCAdapter):
         "openid": _("Know who you are (your user ID)"),
         "email": _("See your e-mail address"),
         "profile": _("See your name"),
+        "groups": _("See the groups you belong to and your roles in this application"),
     }
 
     def generate_client_secret(self):
@@ -353,7 +354,9 @@ class OIDCAdapter(DefaultOIDCAdapter):
         data["claims_supported"] = [
             "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr",
             "email", "email_verified", "name", "preferred_username", "locale", "tid",
+            "groups", "roles",
         ]
+        data["scopes_supported"] = list(SCOPE_CHOICES)
 
     def list_private_keys(self, *, did_activate=None, is_active=None):
         # The request's tenant's own keys: its JWKS, the key that signs its ID tokens, the keys
@@ -382,6 +385,9 @@ class OIDCAdapter(DefaultOIDCAdapter):
             # body) and found its client and user: a token of another tenant gets the very answer
             # of an unknown token.
             raise InvalidTokenError()
+        if purpose == "userinfo" and not access.user_may_use(user, client):
+            # No longer assigned to the application: its tokens answer like unknown ones.
+            raise InvalidTokenError()
         claims = super().get_claims(purpose, user, client, scopes, email=email, **kwargs)
         claims["tid"] = _tenant_slug(user)
         if "profile" in scopes:
@@ -390,6 +396,7 @@ class OIDCAdapter(DefaultOIDCAdapter):
             claims["locale"] = user.language
             if user.name:
                 claims["name"] = user.name
+        claims.update(access.group_claims(user, client, scopes))
         if purpose == "id_token":
             facts = getattr(context.request, SIGN_IN_ATTR, None)
             if facts:

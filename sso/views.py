@@ -28,7 +28,7 @@ from accounts.otp import authenticator_device, mfa_required
 from core.compat import allauth as compat
 from core.http import add_query_params, del_query_params
 
-from . import oidc
+from . import access, oidc
 
 
 def _client(client_id):
@@ -111,6 +111,8 @@ def authorize(request):
         if client is not None and _max_age_exceeded(request):
             # The sign-in is older than the client accepts.
             return _sign_in_again(request, del_query_params(request.get_full_path(), "max_age"))
+    if client is not None and request.user.is_authenticated and not access.user_may_use(request.user, client):
+        return _not_assigned(request, client)
     response = allauth_views.authorization(request)
     if response.status_code == 302 and request.user.is_authenticated:
         code = _issued_code(response.get("Location", ""))
@@ -129,6 +131,31 @@ def _sign_in_again(request, next_url):
         request.session.pop(DEVICE_ID_SESSION_KEY, None)
         next_url = f"{reverse('accounts_otp_verify')}?{urlencode({'next': next_url})}"
     return redirect(f"{reverse('account_reauthenticate')}?{urlencode({'next': next_url})}")
+
+
+def _not_assigned(request, client):
+    """The client is limited to assigned users and groups, and this user is neither.
+
+    The user is told why on our page; the application gets access_denied (OIDC Core 3.1.2.6)
+    through its "back to" link, only to a registered redirect URI. A page rather than an
+    immediate redirect: most applications show a bare "sign-in failed" for any error, which
+    leaves the user no wiser. With prompt=none no page may be shown: the error goes back at once.
+    """
+    access.record_refusal(request, request.user, client, at="authorize")
+    redirect_uri = request.GET.get("redirect_uri", "") if request.method == "GET" else ""
+    back_url = None
+    if redirect_uri and redirect_uri in client.get_redirect_uris():  # exactly a registered one
+        params = {"error": "access_denied",
+                  "error_description": "The user is not assigned to this application."}
+        if request.GET.get("state"):
+            params["state"] = request.GET["state"]
+        back_url = add_query_params(redirect_uri, params)
+        if "none" in request.GET.get("prompt", "").split():
+            return _ClientRedirect(back_url)
+    response = render(request, "sso/access_denied.html",
+                      {"application": client.name, "back_url": back_url}, status=403)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _state_required(request, client):
@@ -219,6 +246,12 @@ def token(request):
                      oidc.refresh_token_kept_until(current["expires_at"] if current else None))
     elif grant_type != "client_credentials":
         return _oauth_error("unsupported_grant_type", "Unsupported grant type.", 400)
+    client = _token_request_client(request) if grant_type == "refresh_token" else None
+    unassigned = access.refresh_user_refused(client, request.POST.get("refresh_token"))
+    if unassigned is not None:
+        # Removed from the application's users since the refresh token was issued.
+        access.record_refusal(request, unassigned, client, at="token")
+        return _oauth_error("invalid_grant", "The user may no longer use this application.", 400)
     setattr(request, oidc.SIGN_IN_ATTR, facts)
     # One transaction: the grant is recorded as used, then exchanged by allauth; a failed
     # exchange leaves it unused. A second exchange of the same grant (now, or concurrently in

@@ -3,7 +3,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
@@ -13,7 +13,7 @@ from import_export.admin import ExportMixin, ImportExportMixin
 from import_export.forms import ImportForm
 
 import audit
-from accounts.models import User
+from accounts.models import TenantGroup, User
 from accounts.notifications import invite_user
 from accounts.services import provision_user, sync_email_address
 from audit.models import AuditEvent
@@ -304,6 +304,43 @@ class UserAdmin(CSVAdminMixin, ImportExportMixin, TenantScopedAdmin):
             "Nothing was imported: the file changed or has errors. Check it and try again."
         ))
         return HttpResponseRedirect(reverse("admin:accounts_user_import"))
+
+
+# --- Groups ----------------------------------------------------------------------------------
+
+class TenantGroupForm(forms.ModelForm):
+    class Meta:
+        model = TenantGroup
+        fields = ("tenant", "name", "description", "members")
+
+    def clean(self):
+        cleaned = super().clean()
+        # The member choices are the admin's tenant's users (TenantScopedAdmin); a platform
+        # operator picks the tenant, and the members must be of that one too.
+        tenant = cleaned.get("tenant") or getattr(self.instance, "tenant", None)
+        members = cleaned.get("members")
+        if tenant is not None and members is not None and members.exclude(tenant=tenant).exists():
+            self.add_error("members", _("Members must be users of the group's organisation."))
+        return cleaned
+
+
+@admin.register(TenantGroup)
+class TenantGroupAdmin(TenantScopedAdmin):
+    """A tenant's groups: named in the "groups" claim, mapped to app roles, assigned to apps."""
+
+    form = TenantGroupForm
+    fields = ("tenant", "name", "description", "members")
+    filter_horizontal = ("members",)
+    list_display = ("name", "description", "member_count")
+    search_fields = ("name",)
+    ordering = ("name",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(member_total=Count("members"))
+
+    @admin.display(description=_("members"), ordering="member_total")
+    def member_count(self, group):
+        return group.member_total
 
 
 # --- Audit log -------------------------------------------------------------------------------

@@ -19,12 +19,13 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
-from sso import signing_keys
+from accounts.models import TenantGroup, User
+from sso import access, signing_keys
 from sso.models import TenantSigningKey
 from sso.oidc import SCOPE_CHOICES, discovery_url_of, issuer_of, new_client_secret, save_client
 from tenants.models import Tenant
 
-from ..scoping import TenantScopedAdmin, TenantScopedInline
+from ..scoping import TenantScopedAdmin, TenantScopedInline, admin_tenant
 from .tenants import TenantAdmin
 
 LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
@@ -47,8 +48,26 @@ def validate_client_uri(uri):
 class ClientForm(forms.ModelForm):
     allowed_scopes = forms.MultipleChoiceField(
         label=_("Allowed scopes"), choices=[(s, s) for s in SCOPE_CHOICES],
-        widget=forms.CheckboxSelectMultiple, initial=SCOPE_CHOICES,
-        help_text=_("openid is needed for sign-in."),
+        widget=forms.CheckboxSelectMultiple, initial=["openid", "profile", "email"],
+        help_text=_("openid is needed for sign-in. groups: the user's group names (\"groups\" "
+                    "claim) and this application's roles (\"roles\" claim)."),
+    )
+    assignment_required = forms.BooleanField(
+        label=_("Only assigned users and groups"), required=False,
+        help_text=_("Anyone else of the organisation is refused when signing in to the application."),
+    )
+    assigned_groups = forms.ModelMultipleChoiceField(
+        TenantGroup.objects.none(), label=_("Assigned groups"), required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    assigned_users = forms.ModelMultipleChoiceField(
+        User.objects.none(), label=_("Assigned users"), required=False,
+        widget=forms.SelectMultiple(attrs={"size": 8}),
+    )
+    app_roles = forms.CharField(
+        label=_("App roles"), required=False, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("One per line: group name = role, e.g. “Sales = editor”. Members of the group "
+                    "get the role in the \"roles\" claim (with the groups scope)."),
     )
     post_logout_uris = forms.CharField(
         label=_("Post-logout redirect URIs"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
@@ -84,6 +103,45 @@ class ClientForm(forms.ModelForm):
             self.fields["type"].disabled = True  # the secret's existence depends on it
         if editing or getattr(request, "tenant", None) is not None:
             del self.fields["tenant"]
+        # Groups and users of the client's organisation only: on an org admin's host its own;
+        # for a platform operator, the edited client's (a new client gets them once saved).
+        tenant = self._client_tenant()
+        if tenant is None:
+            for name in ("assignment_required", "assigned_groups", "assigned_users", "app_roles"):
+                del self.fields[name]
+            return
+        self.fields["assigned_groups"].queryset = TenantGroup.objects.filter(tenant=tenant)
+        self.fields["assigned_users"].queryset = User.objects.filter(tenant=tenant).order_by("email")
+        link = getattr(self.instance, "tenant_link", None) if editing else None
+        if link is not None:
+            self.initial["assignment_required"] = link.assignment_required
+            self.initial["assigned_groups"] = list(link.assigned_groups.all())
+            self.initial["assigned_users"] = list(link.assigned_users.all())
+            self.initial["app_roles"] = access.role_lines_of(self.instance)
+
+    def _client_tenant(self):
+        if not self.instance._state.adding:
+            link = getattr(self.instance, "tenant_link", None)
+            return link.tenant if link is not None else None
+        return admin_tenant(self.request) if self.request is not None else None
+
+    def clean_app_roles(self):
+        text = self.cleaned_data.get("app_roles") or ""
+        try:
+            pairs = access.parse_role_lines(text)
+        except ValueError as bad:
+            raise ValidationError(
+                _("Write each line as “group name = role”: %(line)s") % {"line": bad.args[0]}
+            ) from None
+        groups = {g.name: g for g in self.fields["assigned_groups"].queryset}
+        unknown = sorted({name for name, _role in pairs if name not in groups})
+        if unknown:
+            raise ValidationError(_("No group of the organisation is called: %(names)s")
+                                  % {"names": ", ".join(unknown)})
+        too_long = [role for _name, role in pairs if len(role) > 100]
+        if too_long:
+            raise ValidationError(_("A role has at most 100 characters: %(role)s") % {"role": too_long[0]})
+        return [(groups[name], role) for name, role in pairs]
 
     def _clean_uris(self, text, required):
         uris = _lines(text)
@@ -128,6 +186,8 @@ class TenantClientAdmin(TenantScopedAdmin):
 
     def get_fields(self, request, obj=None):
         fields = ["name", "type", "redirect_uris", "post_logout_uris", "allowed_scopes", "skip_consent"]
+        if obj is not None or getattr(request, "tenant", None) is not None:
+            fields += ["assignment_required", "assigned_groups", "assigned_users", "app_roles"]
         if obj is not None:
             # What the application's settings need, to copy: the issuer and its discovery URL.
             return ["id", "issuer", "discovery_url", *fields]
@@ -150,6 +210,12 @@ class TenantClientAdmin(TenantScopedAdmin):
             obj, tenant=tenant, scopes=form.cleaned_data["allowed_scopes"],
             post_logout_redirect_uris=form.cleaned_data["post_logout_uris"],
         )
+        if "assigned_groups" in form.fields:
+            access.save_assignment(
+                obj, required=form.cleaned_data["assignment_required"],
+                groups=form.cleaned_data["assigned_groups"],
+                users=form.cleaned_data["assigned_users"], roles=form.cleaned_data["app_roles"],
+            )
 
     @staticmethod
     def _tenant_of(client):

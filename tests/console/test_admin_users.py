@@ -237,8 +237,8 @@ def test_export_escapes_formulae_and_stays_in_the_tenant(admin_client, tenant, o
     text = export.content.decode("utf-8")
     assert text.startswith("\ufeff")  # Excel reads it as UTF-8
     lines = text.lstrip("\ufeff").splitlines()
-    assert lines[0] == "email,name,language,active,registration"
-    assert "x0@demo.example,'=cmd|' /C calc'!A0,ja,1,none" in lines
+    assert lines[0] == "email,name,language,active,groups,registration"
+    assert "x0@demo.example,'=cmd|' /C calc'!A0,ja,1,,none" in lines
     for escaped in ("'+1+1", "'-2+3", "'@SUM(A1)", "普通の名前"):
         assert any(escaped in line for line in lines)
     assert "acme" not in text and "HYPERLINK" not in text
@@ -250,9 +250,9 @@ def test_an_exported_file_imports_back_and_its_registration_column_is_ignored(ad
     TOTPDevice.objects.create(user=member, name="app", confirmed=True)
     export = admin_client.get("/admin/accounts/user/export/")
     lines = export.content.decode("utf-8-sig").splitlines()
-    assert "member@demo.example,Member,ja,1,registered" in lines
+    assert "member@demo.example,Member,ja,1,,registered" in lines
     # The admin edits a name and changes the status column (which no import can set).
-    edited = export.content.decode("utf-8-sig").replace("Member,ja,1,registered", "Renamed,ja,1,none")
+    edited = export.content.decode("utf-8-sig").replace("Member,ja,1,,registered", "Renamed,ja,1,,none")
     page = preview(admin_client, csv_file(edited))
     assert page.context["confirm_form"] is not None
     assert confirm(admin_client, page).status_code == 302

@@ -9,10 +9,11 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 import audit
-from accounts.models import User
+from accounts.models import TenantGroup, User
 from audit.models import AuditEvent
 from outbox.models import OutboxEmail
 from recovery.models import SecurityQuestion
+from sso.access import save_assignment
 from sso.oidc import register_client
 from tenants.models import Tenant, TenantBranding, TenantPolicy
 
@@ -48,7 +49,11 @@ def make_rows(tenant, prefix):
     client, _secret = register_client(
         tenant=tenant, name=f"{prefix} app", redirect_uris=["http://127.0.0.1:8765/callback"]
     )
+    group = TenantGroup.objects.create(tenant=tenant, name=f"{prefix} group")
+    group.members.add(owner)
+    save_assignment(client, required=True, groups=[group], users=[owner], roles=[(group, f"{prefix}-role")])
     return {
+        TenantGroup: group,
         Client: client,
         Tenant: tenant,
         TenantPolicy: tenant.policy,
