@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
-from sso import signing_keys
+from sso import backchannel, signing_keys
 from sso.models import TenantSigningKey
 from sso.oidc import SCOPE_CHOICES, new_client_secret, save_client
 from tenants.models import Tenant
@@ -54,6 +54,11 @@ class ClientForm(forms.ModelForm):
         label=_("Post-logout redirect URIs"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("Where the application may send users after signing them out. One per line."),
     )
+    backchannel_logout_uri = forms.CharField(
+        label=_("Back-channel logout URI"), required=False,
+        help_text=_("Where the portal tells the application that a user signed out or lost "
+                    "access (OpenID Connect Back-Channel Logout). Leave empty if not supported."),
+    )
     tenant = forms.ModelChoiceField(
         Tenant.objects.all(), label=_("Organisation"), required=False,
         help_text=_("Platform operators only: the organisation the application belongs to."),
@@ -81,6 +86,7 @@ class ClientForm(forms.ModelForm):
         if editing:
             self.initial["allowed_scopes"] = self.instance.get_scopes()
             self.initial["post_logout_uris"] = "\n".join(self.instance.get_post_logout_redirect_uris())
+            self.initial["backchannel_logout_uri"] = backchannel.logout_uri(self.instance)
             self.fields["type"].disabled = True  # the secret's existence depends on it
         if editing or getattr(request, "tenant", None) is not None:
             del self.fields["tenant"]
@@ -105,6 +111,12 @@ class ClientForm(forms.ModelForm):
     def clean_post_logout_uris(self):
         return self._clean_uris(self.cleaned_data["post_logout_uris"], required=False)
 
+    def clean_backchannel_logout_uri(self):
+        uri = self.cleaned_data["backchannel_logout_uri"].strip()
+        if uri:
+            validate_client_uri(uri)
+        return uri
+
     def clean_allowed_scopes(self):
         scopes = self.cleaned_data["allowed_scopes"]
         if "openid" not in scopes:
@@ -127,7 +139,8 @@ class TenantClientAdmin(TenantScopedAdmin):
     actions = ["new_secret"]
 
     def get_fields(self, request, obj=None):
-        fields = ["name", "type", "redirect_uris", "post_logout_uris", "allowed_scopes", "skip_consent"]
+        fields = ["name", "type", "redirect_uris", "post_logout_uris", "backchannel_logout_uri",
+                  "allowed_scopes", "skip_consent"]
         if obj is not None:
             return ["id", *fields]
         if getattr(request, "tenant", None) is None:
@@ -149,6 +162,7 @@ class TenantClientAdmin(TenantScopedAdmin):
             obj, tenant=tenant, scopes=form.cleaned_data["allowed_scopes"],
             post_logout_redirect_uris=form.cleaned_data["post_logout_uris"],
         )
+        backchannel.set_logout_uri(obj, form.cleaned_data["backchannel_logout_uri"])
 
     def response_add(self, request, obj, post_url_continue=None):
         secret = getattr(request, "_new_client_secret", None)
