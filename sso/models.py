@@ -76,9 +76,11 @@ class BackchannelLogout(models.Model):
         SENT = "sent", _("sent")
         FAILED = "failed", _("failed")
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    client = models.ForeignKey("allauth_idp_oidc.Client", on_delete=models.CASCADE, related_name="+")
-    sub = models.CharField(max_length=255)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+",
+                               verbose_name=_("organisation"))
+    client = models.ForeignKey("allauth_idp_oidc.Client", on_delete=models.CASCADE, related_name="+",
+                               verbose_name=_("application"))
+    sub = models.CharField(_("user ID (sub)"), max_length=255)
     jti = models.CharField(max_length=64, unique=True)
     reason = models.CharField(_("reason"), max_length=32)
     state = models.CharField(_("state"), max_length=16, choices=State, default=State.PENDING)

@@ -20,11 +20,11 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from sso import backchannel, signing_keys
-from sso.models import TenantSigningKey
+from sso.models import BackchannelLogout, TenantSigningKey
 from sso.oidc import SCOPE_CHOICES, new_client_secret, save_client
 from tenants.models import Tenant
 
-from ..scoping import TenantScopedAdmin, TenantScopedInline
+from ..scoping import ReadOnlyScopedAdmin, TenantScopedAdmin, TenantScopedInline
 from .tenants import TenantAdmin
 
 LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
@@ -191,6 +191,15 @@ class TenantClientAdmin(TenantScopedAdmin):
         return self._show_secret(request, client, secret)
 
 
+class BackchannelLogoutAdmin(ReadOnlyScopedAdmin):
+    """The logout tokens owed to applications, and why one failed (read only)."""
+
+    list_display = ("created_at", "client", "reason", "state", "attempts", "next_attempt_at",
+                    "sent_at", "last_error")
+    list_filter = ("state", "reason")
+    list_select_related = ("client",)
+
+
 class SigningKeyInline(TenantScopedInline):
     """The tenant's SSO signing keys by key ID, for platform operators: never the private key."""
 
@@ -237,6 +246,7 @@ def register(site=admin.site):
         if site.is_registered(model):
             site.unregister(model)
     site.register(Client, TenantClientAdmin)
+    site.register(BackchannelLogout, BackchannelLogoutAdmin)
     # console.admin.tenants registered TenantAdmin; the same admin with the signing keys replaces it.
     if site.is_registered(Tenant):
         site.unregister(Tenant)

@@ -209,7 +209,7 @@ def test_an_app_that_is_down_gets_the_logout_token_when_it_is_back(user, app, se
 
 # --- Where the portal posts -------------------------------------------------------------------
 
-def test_a_logout_uri_resolving_to_a_private_address_is_refused(user, app, settings):
+def test_a_logout_uri_resolving_to_a_private_address_is_refused(user, app, settings, org_admin):
     client, secret, receiver = app
     browser, _tokens = signed_in_app(user, client, secret)
     settings.SSO_BACKCHANNEL_ALLOW_PRIVATE_ADDRESSES = False  # production
@@ -221,6 +221,9 @@ def test_a_logout_uri_resolving_to_a_private_address_is_refused(user, app, setti
     row = BackchannelLogout.objects.get()
     assert "non-public address" in row.last_error and row.attempts == 1
     assert receiver.posts == 0
+    # The organisation's admin sees why the application was not told.
+    listing = verified_admin_client(org_admin).get("/admin/sso/backchannellogout/")
+    assert listing.status_code == 200 and "non-public address" in listing.content.decode()
 
 
 def test_a_redirect_from_the_app_is_not_followed(user, app, settings):
