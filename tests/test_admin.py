@@ -15,6 +15,7 @@ from audit.models import AuditEvent
 from console.scoping import TenantScopedAdmin
 from outbox.models import OutboxEmail
 from recovery.models import SecurityQuestion
+from sso.models import BackchannelLogout
 from sso.oidc import register_client
 from tenants.models import Tenant, TenantPolicy
 
@@ -127,7 +128,12 @@ def make_rows(tenant, prefix):
     client, _secret = register_client(
         tenant=tenant, name=f"{prefix} app", redirect_uris=["http://127.0.0.1:8765/callback"]
     )
+    logout = BackchannelLogout.objects.create(
+        tenant=tenant, client=client, sub=str(owner.pk), jti=f"{prefix}-jti", reason="signed_out",
+        state=BackchannelLogout.State.FAILED, last_error=f"{prefix} app down",
+    )
     return {
+        BackchannelLogout: logout,
         Client: client,
         Tenant: tenant,
         TenantPolicy: tenant.policy,
