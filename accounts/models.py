@@ -113,6 +113,15 @@ class User(AbstractBaseUser, PermissionsMixin):
     def natural_key(self):
         return (self.email, self.tenant.slug if self.tenant_id else None)
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        # Django's documented way to know a loaded value at save time: a deactivation (active
+        # when loaded, inactive when saved) ends the user's access (accounts.signals).
+        user = super().from_db(db, field_names, values)
+        if "is_active" in field_names:
+            user._loaded_is_active = user.is_active
+        return user
+
     def save(self, *args, **kwargs):
         self.email = (self.email or "").strip().lower()
         super().save(*args, **kwargs)

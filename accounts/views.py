@@ -17,7 +17,7 @@ from . import home as my_account
 from .forms import OTPCodeForm, OTPRecoveryCodeForm
 from .otp import authenticator_device, lookup_secret_devices
 from .stages import OTPStage
-from .usersessions import end_sessions
+from .usersessions import end_access
 
 RECOVERY_CODE = "recovery-code"
 
@@ -45,7 +45,8 @@ def end_session(request, session_id):
 @require_POST
 @login_required
 def end_other_sessions(request):
-    end_sessions(request.user, keep_session_key=request.session.session_key)
+    # Every other session, and every token the applications hold (they are told: sso).
+    end_access(request.user, reason="signed_out_everywhere", keep_session_key=request.session.session_key)
     audit.record("sessions.ended_elsewhere", request=request, user=request.user)
     messages.success(request, _("You are signed out everywhere else."))
     return redirect("home")

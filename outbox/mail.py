@@ -91,7 +91,7 @@ def kick() -> bool:
             return True
     except Exception as exc:  # noqa: BLE001 - no cache: one task per e-mail, still correct
         logger.warning("outbox: cache unavailable (%s), queueing without coalescing", exc)
-    return _publish(deliver_due, (), on_failure=release_kick)
+    return publish(deliver_due, (), on_failure=release_kick)
 
 
 def release_kick():
@@ -109,10 +109,13 @@ def enqueue(outbox_id, *, countdown=None) -> bool:
     if countdown and deliver_email.app.conf.task_always_eager:
         # Eager mode ignores countdowns: retrying now would spend every attempt at once.
         return False
-    return _publish(deliver_email, (outbox_id,), countdown=countdown)
+    return publish(deliver_email, (outbox_id,), countdown=countdown)
 
 
-def _publish(task, args, *, countdown=None, on_failure=None) -> bool:
+def publish(task, args, *, countdown=None, on_failure=None) -> bool:
+    """Queue a Celery task; on a broker failure log it and return False, never raise. For every
+    row-first delivery (the e-mails here, sso's back-channel logouts): the row stays pending
+    and its sweeper queues it again."""
     try:
         task.apply_async(args, countdown=countdown)
     except Exception as exc:  # noqa: BLE001 - kombu/redis raise many types; all mean "not queued"

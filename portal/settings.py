@@ -172,6 +172,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "outbox.tasks.sweep_outbox", "schedule": 60.0},
+    "backchannel-logout-sweep": {"task": "sso.tasks.sweep_backchannel_logouts", "schedule": 60.0},
     # Monday 09:00 in Japan.
     "admin-digest-weekly": {
         "task": "recovery.tasks.send_admin_digests",
@@ -210,6 +211,10 @@ OUTBOX_SWEEP_AFTER_SECONDS = env.int("OUTBOX_SWEEP_AFTER_SECONDS", default=300)
 # E-mail employees who never signed in every N days to invite them to register (0: off;
 # read through recovery.app_settings).
 NEVER_SIGNED_IN_NUDGE_DAYS = env.int("NEVER_SIGNED_IN_NUDGE_DAYS", default=0)
+# Back-channel logout (sso.backchannel): logout tokens are never POSTed to loopback, private or
+# link-local addresses (SSRF into the internal network) unless this is on: a single-machine demo
+# whose applications run on 127.0.0.1, and the tests. Read through sso.app_settings.
+SSO_BACKCHANNEL_ALLOW_PRIVATE_ADDRESSES = env.bool("SSO_BACKCHANNEL_ALLOW_PRIVATE_ADDRESSES", default=False)
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -40,7 +40,7 @@ from accounts.otp import (
     seconds_until,
     verify_totp,
 )
-from accounts.usersessions import end_sessions
+from accounts.usersessions import end_access
 from core.compat.allauth import clear_failed_sign_ins
 from core.errors import UNAVAILABLE
 
@@ -649,8 +649,8 @@ def complete(request, state, password):
         reset_device_throttles(user)
         audit.record("reset.completed", request=request, user=user, methods=methods)
         notify_password_changed(user, how="reset")
+        end_all_sessions(user)  # in the reset's transaction: what apps are owed is recorded with it
     discard(request)
-    end_all_sessions(user)
     try:
         with _writing_counters():
             # The name's count starts again; the (address, name) pairs keep theirs, so an
@@ -676,5 +676,6 @@ def reset_device_throttles(user):
 
 
 def end_all_sessions(user):
-    """Every session of the user ends (accounts.usersessions.end_sessions)."""
-    end_sessions(user)
+    """Every access the old password granted ends: the user's sessions and the applications'
+    tokens, and the applications are told (accounts.usersessions.end_access)."""
+    end_access(user, reason="password_reset")

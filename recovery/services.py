@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 import audit
+from accounts.usersessions import end_access
 
 from . import app_settings, notifications
 from .models import (
@@ -311,6 +312,9 @@ def require_reregistration(user, *, actor=None, request=None):
     TOTPDevice.objects.filter(user=user).delete()
     RecoveryCodeDevice.objects.filter(user=user).delete()
     RecoveryProfile.objects.filter(user=user).update(methods_confirmed_at=None)
+    # The admin distrusts the account: whatever it holds now ends, and the user registers again
+    # at the next sign-in.
+    end_access(user, reason="reregistration_required")
     audit.record(
         "methods.cleared_by_admin", request=request, user=user,
         actor=actor.email if actor is not None else None,

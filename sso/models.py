@@ -29,6 +29,10 @@ class TenantOIDCClient(models.Model):
         verbose_name=_("assigned users"),
     )
 
+    # OpenID Connect Back-Channel Logout 1.0: where the portal POSTs a logout token when the
+    # user signs out or loses access (sso.backchannel). Empty: the application is not told.
+    backchannel_logout_uri = models.URLField(_("back-channel logout URI"), max_length=500, blank=True)
+
     class Meta:
         # The table it had in tenants/, where the model was first made (sso/migrations/0001).
         db_table = "tenants_tenantoidcclient"
@@ -113,3 +117,38 @@ class RedeemedGrant(models.Model):
 
     def __str__(self):
         return self.family
+
+
+class BackchannelLogout(models.Model):
+    """A logout token the portal owes an application: written in the transaction of the sign-out
+    or of the event that ended the user's access, POSTed later by a Celery task (sso.backchannel),
+    as outbox.OutboxEmail is for e-mail. The token is signed when sent; the row keeps its claims.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("pending")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+",
+                               verbose_name=_("organisation"))
+    client = models.ForeignKey("allauth_idp_oidc.Client", on_delete=models.CASCADE, related_name="+",
+                               verbose_name=_("application"))
+    sub = models.CharField(_("user ID (sub)"), max_length=255)
+    jti = models.CharField(max_length=64, unique=True)
+    reason = models.CharField(_("reason"), max_length=32)
+    state = models.CharField(_("state"), max_length=16, choices=State, default=State.PENDING)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("back-channel logout")
+        verbose_name_plural = _("back-channel logouts")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "next_attempt_at"])]
+
+    def __str__(self):
+        return f"{self.reason} → {self.client_id} ({self.state})"

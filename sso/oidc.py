@@ -357,6 +357,9 @@ class OIDCAdapter(DefaultOIDCAdapter):
             "groups", "roles",
         ]
         data["scopes_supported"] = list(SCOPE_CHOICES)
+        # Back-Channel Logout 1.0 (sso.backchannel): logout tokens name the user (sub), no sid,
+        # so backchannel_logout_session_supported is not advertised.
+        data["backchannel_logout_supported"] = True
 
     def list_private_keys(self, *, did_activate=None, is_active=None):
         # The request's tenant's own keys: its JWKS, the key that signs its ID tokens, the keys

@@ -16,6 +16,7 @@ import audit
 from accounts.models import TenantGroup, User
 from accounts.notifications import invite_user
 from accounts.services import provision_user, sync_email_address
+from accounts.usersessions import end_access
 from audit.models import AuditEvent
 from audit.resources import AuditEventResource
 from outbox.mail import retry_failed
@@ -258,6 +259,7 @@ class UserAdmin(CSVAdminMixin, ImportExportMixin, TenantScopedAdmin):
         with transaction.atomic():
             User.objects.filter(pk__in=[u.pk for u in users]).update(is_active=False)
             for user in users:
+                end_access(user, reason="deactivated")
                 audit.record("user.deactivated", request=request, user=user, actor=request.user.email)
         self.message_user(request, ngettext(
             "%(count)d user was deactivated.", "%(count)d users were deactivated.", len(users),

@@ -20,12 +20,12 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import TenantGroup, User
-from sso import access, signing_keys
-from sso.models import TenantSigningKey
+from sso import access, backchannel, signing_keys
+from sso.models import BackchannelLogout, TenantSigningKey
 from sso.oidc import SCOPE_CHOICES, discovery_url_of, issuer_of, new_client_secret, save_client
 from tenants.models import Tenant
 
-from ..scoping import TenantScopedAdmin, TenantScopedInline, admin_tenant
+from ..scoping import ReadOnlyScopedAdmin, TenantScopedAdmin, TenantScopedInline, admin_tenant
 from .tenants import TenantAdmin
 
 LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
@@ -73,6 +73,11 @@ class ClientForm(forms.ModelForm):
         label=_("Post-logout redirect URIs"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("Where the application may send users after signing them out. One per line."),
     )
+    backchannel_logout_uri = forms.CharField(
+        label=_("Back-channel logout URI"), required=False,
+        help_text=_("Where the portal tells the application that a user signed out or lost "
+                    "access (OpenID Connect Back-Channel Logout). Leave empty if not supported."),
+    )
     tenant = forms.ModelChoiceField(
         Tenant.objects.all(), label=_("Organisation"), required=False,
         help_text=_("Platform operators only: the organisation the application belongs to."),
@@ -100,6 +105,7 @@ class ClientForm(forms.ModelForm):
         if editing:
             self.initial["allowed_scopes"] = self.instance.get_scopes()
             self.initial["post_logout_uris"] = "\n".join(self.instance.get_post_logout_redirect_uris())
+            self.initial["backchannel_logout_uri"] = backchannel.logout_uri(self.instance)
             self.fields["type"].disabled = True  # the secret's existence depends on it
         if editing or getattr(request, "tenant", None) is not None:
             del self.fields["tenant"]
@@ -163,6 +169,12 @@ class ClientForm(forms.ModelForm):
     def clean_post_logout_uris(self):
         return self._clean_uris(self.cleaned_data["post_logout_uris"], required=False)
 
+    def clean_backchannel_logout_uri(self):
+        uri = self.cleaned_data["backchannel_logout_uri"].strip()
+        if uri:
+            validate_client_uri(uri)
+        return uri
+
     def clean_allowed_scopes(self):
         scopes = self.cleaned_data["allowed_scopes"]
         if "openid" not in scopes:
@@ -185,7 +197,8 @@ class TenantClientAdmin(TenantScopedAdmin):
     actions = ["new_secret"]
 
     def get_fields(self, request, obj=None):
-        fields = ["name", "type", "redirect_uris", "post_logout_uris", "allowed_scopes", "skip_consent"]
+        fields = ["name", "type", "redirect_uris", "post_logout_uris", "backchannel_logout_uri",
+                  "allowed_scopes", "skip_consent"]
         if obj is not None or getattr(request, "tenant", None) is not None:
             fields += ["assignment_required", "assigned_groups", "assigned_users", "app_roles"]
         if obj is not None:
@@ -210,6 +223,7 @@ class TenantClientAdmin(TenantScopedAdmin):
             obj, tenant=tenant, scopes=form.cleaned_data["allowed_scopes"],
             post_logout_redirect_uris=form.cleaned_data["post_logout_uris"],
         )
+        backchannel.set_logout_uri(obj, form.cleaned_data["backchannel_logout_uri"])
         if "assigned_groups" in form.fields:
             access.save_assignment(
                 obj, required=form.cleaned_data["assignment_required"],
@@ -261,6 +275,15 @@ class TenantClientAdmin(TenantScopedAdmin):
         return self._show_secret(request, client, secret)
 
 
+class BackchannelLogoutAdmin(ReadOnlyScopedAdmin):
+    """The logout tokens owed to applications, and why one failed (read only)."""
+
+    list_display = ("created_at", "client", "reason", "state", "attempts", "next_attempt_at",
+                    "sent_at", "last_error")
+    list_filter = ("state", "reason")
+    list_select_related = ("client",)
+
+
 class SigningKeyInline(TenantScopedInline):
     """The tenant's SSO signing keys by key ID, for platform operators: never the private key."""
 
@@ -307,6 +330,7 @@ def register(site=admin.site):
         if site.is_registered(model):
             site.unregister(model)
     site.register(Client, TenantClientAdmin)
+    site.register(BackchannelLogout, BackchannelLogoutAdmin)
     # console.admin.tenants registered TenantAdmin; the same admin with the signing keys replaces it.
     if site.is_registered(Tenant):
         site.unregister(Tenant)

@@ -142,3 +142,23 @@ def test_language_choice_is_kept_with_the_account(user):
 def test_signed_out_visitors_are_sent_to_sign_in(tenant):
     response = Client(HTTP_HOST="demo.localhost").get("/")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_sign_out_everywhere_else_also_ends_the_applications_tokens(user, tenant):
+    from tests.support.oidc import make_client, tokens_for
+
+    client, secret = make_client(tenant)
+    laptop = browser(user, CHROME_WINDOWS)
+    tokens = tokens_for(laptop, user, client, secret)
+    userinfo = client_for(tenant).get("/identity/o/api/userinfo",
+                                      HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}")
+    assert userinfo.status_code == 200
+    laptop.post("/accounts/sessions/end-others/")
+    refused = client_for(tenant).get("/identity/o/api/userinfo",
+                                     HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}")
+    assert refused.status_code == 401
+    refresh = client_for(tenant).post("/identity/o/api/token", {
+        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+        "client_id": client.id, "client_secret": secret})
+    assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
+    assert is_signed_in(laptop)

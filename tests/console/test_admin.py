@@ -11,6 +11,7 @@ from audit.models import AuditEvent
 from console.scoping import TenantScopedAdmin
 from outbox.models import OutboxEmail
 from recovery.models import SecurityQuestion
+from sso.models import BackchannelLogout
 from tenants.models import Tenant, TenantBranding, TenantPolicy
 from tests.support.admin import result_table, verified_client
 from tests.support.clients import PASSWORD, client_for, sign_in
@@ -274,7 +275,7 @@ def test_every_admin_page_renders_for_both_kinds_of_admin(two_tenants, admin_cli
     # (url, status for the platform superuser, status for the organisation admin)
     pages = [("/admin/", 200, 200), ("/admin/report/", 200, 200),
              ("/admin/accounts/user/import/", 403, 200)]  # users are imported into a tenant
-    no_add = {TenantPolicy, TenantBranding, AuditEvent, OutboxEmail}  # made with their tenant, or by the portal
+    no_add = {TenantPolicy, TenantBranding, AuditEvent, OutboxEmail, BackchannelLogout}  # made with their tenant, or by the portal
     for model, obj in mine.items():
         info = f"admin:{model._meta.app_label}_{model._meta.model_name}"
         added = (403, 403) if model in no_add else (200, 403) if model is Tenant else (200, 200)

@@ -14,6 +14,7 @@ from audit.models import AuditEvent
 from outbox.models import OutboxEmail
 from recovery.models import SecurityQuestion
 from sso.access import save_assignment
+from sso.models import BackchannelLogout
 from sso.oidc import register_client
 from tenants.models import Tenant, TenantBranding, TenantPolicy
 
@@ -52,7 +53,12 @@ def make_rows(tenant, prefix):
     group = TenantGroup.objects.create(tenant=tenant, name=f"{prefix} group")
     group.members.add(owner)
     save_assignment(client, required=True, groups=[group], users=[owner], roles=[(group, f"{prefix}-role")])
+    logout = BackchannelLogout.objects.create(
+        tenant=tenant, client=client, sub=owner.subject_identifier, jti=f"{prefix}-jti",
+        reason="signed_out", state=BackchannelLogout.State.FAILED, last_error=f"{prefix} app down",
+    )
     return {
+        BackchannelLogout: logout,
         TenantGroup: group,
         Client: client,
         Tenant: tenant,
