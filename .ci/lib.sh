@@ -13,7 +13,12 @@ venv_install() {
     log "creating the virtual environment in .venv"
     python3 -m venv "$VENV"
   fi
-  stamp="$VENV/.installed-$(basename "$req")-$(cat "$ROOT"/requirements*.txt | sha256sum | cut -c1-16)"
+  local hash; hash="$(cat "$ROOT"/requirements*.txt | sha256sum | cut -c1-16)"
+  stamp="$VENV/.installed-$(basename "$req")-$hash"
+  # requirements-test.txt includes requirements.txt: after `make test`, `make run` installs nothing.
+  if [ "$req" = requirements.txt ] && [ -f "$VENV/.installed-requirements-test.txt-$hash" ]; then
+    return 0
+  fi
   if [ ! -f "$stamp" ]; then
     log "installing $(basename "$req") into .venv"
     "$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null

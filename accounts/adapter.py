@@ -1,13 +1,23 @@
 from allauth.account.adapter import DefaultAccountAdapter
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 import audit
 from core.compat.allauth import LoginAttemptsKeyMixin
 
+from .middleware import apply_language_on_sign_in
 from .notifications import notify_password_changed
 
 
 class AccountAdapter(LoginAttemptsKeyMixin, DefaultAccountAdapter):
+    # allauth's texts on our pages, in the portal's words (its Japanese says ログイン; ours
+    # サインイン, locale/README.md).
+    error_messages = {
+        **DefaultAccountAdapter.error_messages,
+        "invalid_login": _("The sign-in did not work. Try again."),
+        "too_many_login_attempts": _("Too many failed sign-ins. Try again later."),
+    }
+
     def is_open_for_signup(self, request):
         # Accounts are created by organisation admins, never by visitors.
         return False
@@ -20,6 +30,11 @@ class AccountAdapter(LoginAttemptsKeyMixin, DefaultAccountAdapter):
             # browser beforehand gets nothing (fixation). Django's login() cycles it again.
             request.session.cycle_key()
         return response
+
+    def post_login(self, request, user, **kwargs):
+        # The page after sign-in and its "signed in" message speak the same language.
+        apply_language_on_sign_in(request, user)
+        return super().post_login(request, user, **kwargs)
 
     def get_login_stages(self):
         # After the password: the authenticator code where required, then the registration

@@ -26,6 +26,11 @@ class AppSettings(PrefixedSettings):
     def TOTP_FAILURE_WINDOW(self):
         return timedelta(seconds=self._setting("TOTP_FAILURE_WINDOW_SECONDS", 15 * 60))
 
+    @property
+    def HOME_RECENT_EVENTS(self):
+        """How many of the user's own audit events "My account" lists as recent activity."""
+        return self._setting("HOME_RECENT_EVENTS", 10)
+
 
 _app_settings = AppSettings("ACCOUNTS_")
 

@@ -16,6 +16,32 @@ from .backends import user_belongs_to_request
 log = logging.getLogger(__name__)
 
 
+def chosen_language(request):
+    """The language the visitor picked with the switcher (its cookie), if it is one of ours."""
+    code = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+    if not code:
+        return None
+    try:
+        return translation.get_supported_language_variant(code)
+    except LookupError:
+        return None
+
+
+def apply_language_on_sign_in(request, user):
+    """At sign-in, before the "signed in" message is written: a language chosen before signing in
+    (the switcher's cookie) is kept and saved as the user's (their e-mails follow it); without
+    one, the user's saved language applies from this response on, the message included."""
+    chosen = chosen_language(request)
+    if chosen:
+        if user.language != chosen:
+            user.language = chosen
+            user.save(update_fields=["language"])
+        return
+    if user.language:
+        translation.activate(user.language)
+        request.LANGUAGE_CODE = user.language
+
+
 class UserLanguageMiddleware:
     """A signed-in user's saved language wins over the browser's, unless they switched just now."""
 

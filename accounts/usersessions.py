@@ -18,9 +18,12 @@ from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_out
 from django.contrib.sessions.models import Session
+from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.module_loading import import_string
+
+from tenants.scoping import scope_of_user
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,25 @@ def end_sessions(user, *, keep_session_key=None):
             user_session.end()
         except Exception:  # noqa: BLE001 - cache down: the row is gone, the hash check does the rest
             logger.warning("could not end session %s in the cache", user_session.pk)
+
+
+def end_access(user, *, reason, keep_session_key=None):
+    """Every access the user's credentials granted ends: the web sessions (end_sessions) and,
+    through accounts.signals.access_ended, whatever apps above accounts granted (sso: the
+    applications' tokens, and a logout token to each application).
+
+    Call it in the transaction of the event (reset, deactivation...): the apps record what they
+    owe in it, so nothing is lost if the process dies right after the commit.
+    reason: "password_reset", "password_changed", "deactivated", "reregistration_required",
+    "signed_out_everywhere" (My account).
+    """
+    from .signals import access_ended
+
+    # The receivers run in the user's own scope (tenants.scoping), whatever the caller's: a
+    # request on the user's host, a platform superuser's admin (all tenants), a task, a script.
+    with transaction.atomic(), scope_of_user(user):
+        access_ended.send(sender=type(user), user=user, reason=reason)
+    end_sessions(user, keep_session_key=keep_session_key)
 
 
 def purge_ended_sessions():

@@ -98,6 +98,16 @@ class TenantMinimumLengthValidator(MinimumLengthValidator):
                 params={"min_length": minimum},
             )
 
+    def get_help_text(self):
+        # Django's text with the minimum this request's tenant enforces, not the default 8:
+        # the invitation and reset pages list these help texts next to the field.
+        minimum = self.minimum_for(None)
+        return ngettext(
+            "Your password must contain at least %(min_length)d character.",
+            "Your password must contain at least %(min_length)d characters.",
+            minimum,
+        ) % {"min_length": minimum}
+
 
 class VisibleCharactersValidator:
     """No invisible, direction-changing or control characters, and more than white space."""

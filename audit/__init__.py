@@ -13,6 +13,8 @@ KINDS = {
     "signin.failed": _("Sign-in failed"),
     "signout": _("Signed out"),
     "session.foreign": _("Session of another organisation refused"),
+    "session.ended": _("Signed out of a session from My account"),
+    "sessions.ended_elsewhere": _("Signed out of every other session"),
     "password.changed": _("Password changed"),
     "otp.verified": _("Authenticator code verified"),
     "otp.failed": _("Authenticator code rejected"),
@@ -32,6 +34,7 @@ KINDS = {
     "user.created": _("User created by admin"),
     "user.deactivated": _("User deactivated by admin"),
     "users.imported": _("Users imported from CSV"),
+    "sso.access_denied": _("Application refused (user not assigned)"),
 }
 
 

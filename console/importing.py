@@ -1,29 +1,38 @@
 """CSV import and export of a tenant's users (django-import-export).
 
-Import rules: columns email, name, language, active; every row is checked in a dry run first,
+Import rules: columns email, name, language, active, groups; every row is checked in a dry run first,
 and the real import runs in one transaction that rolls back when any row fails. A row updates
 the tenant's user with its address, or makes a new user of the tenant, whether or not another
 tenant has a user with that address (nothing here looks outside the tenant). New users are
 created by accounts.services.provision_user and invited, like users made one by one.
+
+The groups column (optional) lists the user's groups of the tenant, by name, separated by ";":
+a row sets the user's groups to exactly those (an empty cell: none); without the column nobody's
+groups change. A name that is not one of the tenant's groups is an error on that row, never a new
+group: groups decide who may use which application and with which role, so a typo ("Slaes")
+must not quietly make a group that grants nothing, or the group an application's role waits for.
+Groups are made on purpose, on the admin's Groups page.
 """
 
 import tablib
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
 from django.utils.translation import gettext_lazy as _
 from import_export import fields, resources, widgets
 from import_export.formats import base_formats
 from import_export.instance_loaders import CachedInstanceLoader
 
 import audit
-from accounts.models import User
+from accounts.models import TenantGroup, User
 from accounts.notifications import invite_user
 from accounts.services import provision_user
 from core.spreadsheet import SafeExportMixin
 from recovery.status import with_registration_status
 from tenants.scoping import tenant_scope
 
-IMPORT_COLUMNS = ("email", "name", "language", "active")
+IMPORT_COLUMNS = ("email", "name", "language", "active", "groups")
+GROUP_SEPARATOR = ";"
 # Exported for the admin to read, ignored when the file comes back (recovery.status owns it).
 EXPORT_ONLY_COLUMNS = ("registration",)
 REQUIRED_COLUMNS = ("email",)
@@ -91,6 +100,8 @@ class UserResource(SafeExportMixin, resources.ModelResource):
     language = fields.Field(attribute="language", column_name="language")
     active = fields.Field(attribute="is_active", column_name="active", widget=ActiveWidget())
     registration = fields.Field(column_name="registration", readonly=True)  # no attribute: not imported
+    # No attribute either: read in before_import_row, saved in after_save_instance.
+    groups = fields.Field(column_name="groups", readonly=True)
 
     class Meta:
         model = User
@@ -106,6 +117,7 @@ class UserResource(SafeExportMixin, resources.ModelResource):
         self.tenant = tenant
         self.created_users = []
         self.first_line_of = {}
+        self.groups_of_row = {}  # e-mail -> the tenant's groups named on its row
 
     @classmethod
     def get_display_name(cls):
@@ -120,7 +132,15 @@ class UserResource(SafeExportMixin, resources.ModelResource):
         return [field for field in super().get_user_visible_fields() if field.attribute]
 
     def filter_export(self, queryset, **kwargs):
-        return with_registration_status(queryset)
+        groups = TenantGroup.objects.filter(tenant=self.tenant).order_by("name")
+        return with_registration_status(queryset).prefetch_related(
+            Prefetch("tenant_groups", queryset=groups, to_attr="groups_here"))
+
+    def dehydrate_groups(self, user):
+        groups = getattr(user, "groups_here", None)
+        if groups is None:  # a row of the import's preview
+            groups = TenantGroup.objects.filter(tenant_id=user.tenant_id, members=user).order_by("name")
+        return GROUP_SEPARATOR.join(group.name for group in groups if group.tenant_id == user.tenant_id)
 
     def dehydrate_registration(self, user):
         return user.registration_status
@@ -162,6 +182,20 @@ class UserResource(SafeExportMixin, resources.ModelResource):
             message = _("Write one of: %(codes)s.") % {"codes": ", ".join(codes)}
             raise ValidationError({"language": message})
         row["language"] = language
+        if "groups" in row:
+            self.groups_of_row[email] = self._groups_named(row.get("groups"))
+
+    def _groups_named(self, cell):
+        names = list(dict.fromkeys(
+            name.strip() for name in str(cell or "").split(GROUP_SEPARATOR) if name.strip()))
+        found = {g.name: g for g in TenantGroup.objects.filter(tenant=self.tenant, name__in=names)}
+        unknown = [name for name in names if name not in found]
+        if unknown:
+            raise ValidationError({"groups": _(
+                "No group of the organisation is called: %(names)s. Create it on the Groups page "
+                "first, or correct the name."
+            ) % {"names": ", ".join(unknown)}})
+        return [found[name] for name in names]
 
     def after_init_instance(self, instance, new, row, **kwargs):
         if new:
@@ -180,6 +214,14 @@ class UserResource(SafeExportMixin, resources.ModelResource):
         instance.password = user.password
         instance._state.adding = False
         self.created_users.append(user)
+
+    def after_save_instance(self, instance, row, **kwargs):
+        wanted = self.groups_of_row.get(instance.email)
+        if wanted is None:
+            return  # no groups column: the user's groups stay as they are
+        current = set(TenantGroup.objects.filter(tenant=self.tenant, members=instance))
+        instance.tenant_groups.remove(*(current - set(wanted)))
+        instance.tenant_groups.add(*(set(wanted) - current))
 
     def after_import(self, dataset, result, **kwargs):
         if kwargs.get("dry_run") or result.has_errors() or result.has_validation_errors():

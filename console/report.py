@@ -43,6 +43,42 @@ def bar_chart(bars):
     }
 
 
+COLUMN_WIDTH = 30
+COLUMN_GAP = 12
+COLUMN_AREA_HEIGHT = 160
+AXIS_LABEL_HEIGHT = 36
+
+
+def weekly_chart(weeks):
+    """[{"start", "new", "total"}] → geometry for a column chart of the registered users at each
+    week's end, with the week's newly registered as the darker lower part of the column."""
+    largest = max((week["total"] for week in weeks), default=0) or 1
+    columns = []
+    for index, week in enumerate(weeks):
+        x = index * (COLUMN_WIDTH + COLUMN_GAP)
+        total_height = round(COLUMN_AREA_HEIGHT * week["total"] / largest)
+        new_height = round(COLUMN_AREA_HEIGHT * week["new"] / largest)
+        columns.append({
+            **week,
+            "x": x,
+            "text_x": x + COLUMN_WIDTH // 2,
+            "total_y": COLUMN_AREA_HEIGHT - total_height,
+            "total_height": total_height,
+            "new_y": COLUMN_AREA_HEIGHT - new_height,
+            "new_height": new_height,
+            "value_y": max(COLUMN_AREA_HEIGHT - total_height - 4, 12),
+        })
+    return {
+        "columns": columns,
+        "column_width": COLUMN_WIDTH,
+        "width": max(len(weeks), 1) * (COLUMN_WIDTH + COLUMN_GAP),
+        "height": COLUMN_AREA_HEIGHT + AXIS_LABEL_HEIGHT,
+        "axis_y": COLUMN_AREA_HEIGHT + 16,
+        "colour_total": COLOURS[3],
+        "colour_new": COLOURS[0],
+    }
+
+
 def report_tenant(request):
     """The org admin's own tenant; a platform superuser picks one with ?tenant=<id> (or all)."""
     tenant = admin_tenant(request)
@@ -62,8 +98,9 @@ def report_view(request, site_context):
     reset_rows = reports.reset_table(numbers["resets"])
     lock_rows = reports.lock_table(numbers["resets"])
     coverage_rows = [(key, label, coverage[key]) for key, label in STATUS_LABELS.items()]
+    weeks = numbers["weeks"]
     if request.GET.get("format") == "csv":
-        return report_csv(tenant, coverage_rows, reset_rows, lock_rows)
+        return report_csv(tenant, coverage_rows, reset_rows, lock_rows, weeks)
 
     outcome_bars = [
         (f"{row['method']} – {outcome}", count)
@@ -82,13 +119,15 @@ def report_view(request, site_context):
         "reset_rows": reset_rows,
         "lock_rows": lock_rows,
         "reset_chart": bar_chart(outcome_bars),
+        "weeks": weeks,
+        "weeks_chart": weekly_chart(weeks),
         "days": app_settings.REPORT_DAYS,
         "as_of": numbers["as_of"],
     }
     return TemplateResponse(request, "admin/portal_report.html", context)
 
 
-def report_csv(tenant, coverage_rows, reset_rows, lock_rows):
+def report_csv(tenant, coverage_rows, reset_rows, lock_rows, weeks):
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="registration-report.csv"'
     response.write("\ufeff")  # BOM: Excel (common in Japan) then reads the file as UTF-8
@@ -98,6 +137,10 @@ def report_csv(tenant, coverage_rows, reset_rows, lock_rows):
     writer.writerow([_("Registration"), _("Users")])
     for key, _label, count in coverage_rows:
         writer.writerow([key, count])
+    writer.writerow([])
+    writer.writerow([_("Week starting"), _("Newly registered"), _("Registered at the week's end")])
+    for week in weeks:
+        writer.writerow([week["start"].date().isoformat(), week["new"], week["total"]])
     writer.writerow([])
     writer.writerow([
         _("Resets in the last %(days)d days") % {"days": app_settings.REPORT_DAYS},

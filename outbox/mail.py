@@ -25,6 +25,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from core.sites import public_url
+from tenants.branding import accent_of, logo_path
 from tenants.resolution import tenant_url
 
 from . import app_settings, kinds
@@ -90,7 +91,7 @@ def kick() -> bool:
             return True
     except Exception as exc:  # noqa: BLE001 - no cache: one task per e-mail, still correct
         logger.warning("outbox: cache unavailable (%s), queueing without coalescing", exc)
-    return _publish(deliver_due, (), on_failure=release_kick)
+    return publish(deliver_due, (), on_failure=release_kick)
 
 
 def release_kick():
@@ -108,10 +109,13 @@ def enqueue(outbox_id, *, countdown=None) -> bool:
     if countdown and deliver_email.app.conf.task_always_eager:
         # Eager mode ignores countdowns: retrying now would spend every attempt at once.
         return False
-    return _publish(deliver_email, (outbox_id,), countdown=countdown)
+    return publish(deliver_email, (outbox_id,), countdown=countdown)
 
 
-def _publish(task, args, *, countdown=None, on_failure=None) -> bool:
+def publish(task, args, *, countdown=None, on_failure=None) -> bool:
+    """Queue a Celery task; on a broker failure log it and return False, never raise. For every
+    row-first delivery (the e-mails here, sso's back-channel logouts): the row stays pending
+    and its sweeper queues it again."""
     try:
         task.apply_async(args, countdown=countdown)
     except Exception as exc:  # noqa: BLE001 - kombu/redis raise many types; all mean "not queued"
@@ -265,14 +269,20 @@ def build_message(row, *, sites=None) -> EmailMultiAlternatives:
     tenant = row.tenant
     sites = {} if sites is None else sites
     if row.tenant_id not in sites:
-        sites[row.tenant_id] = tenant_url(tenant, "") if tenant is not None else _platform_site()
-    site = sites[row.tenant_id]
+        # Once per tenant and batch: the site URL and the branding every e-mail of it shows.
+        site = tenant_url(tenant, "") if tenant is not None else _platform_site()
+        logo = logo_path(tenant)
+        sites[row.tenant_id] = {"site": site, "accent_colour": accent_of(tenant),
+                                "logo_url": site + logo if logo else None}
+    site = sites[row.tenant_id]["site"]
     with translation.override(row.language):
         tenant_name = tenant.name if tenant is not None else _("Identity portal")
         context = {
             **row.context,
             "link": site + kinds.registered(row.kind).link_path(row),
             "tenant_name": tenant_name,
+            "accent_colour": sites[row.tenant_id]["accent_colour"],
+            "logo_url": sites[row.tenant_id]["logo_url"],
             "name": row.user.get_full_name() if row.user is not None else row.to_email,
             "to_email": row.to_email,
         }

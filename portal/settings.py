@@ -172,6 +172,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "outbox.tasks.sweep_outbox", "schedule": 60.0},
+    "backchannel-logout-sweep": {"task": "sso.tasks.sweep_backchannel_logouts", "schedule": 60.0},
     # Monday 09:00 in Japan.
     "admin-digest-weekly": {
         "task": "recovery.tasks.send_admin_digests",
@@ -191,6 +192,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "recovery.tasks.purge_reset_counters",
         "schedule": crontab(minute=50, hour=18),  # 03:50 in Japan
     },
+    # Each token exchange records its code or refresh token (reuse detection, sso.oidc).
+    "redeemed-grants-purge-daily": {
+        "task": "sso.tasks.purge_redeemed_grants",
+        "schedule": crontab(minute=55, hour=18),  # 03:55 in Japan
+    },
 }
 
 # --- Outbox (read through outbox.app_settings, which holds the same defaults) ----------------
@@ -205,6 +211,10 @@ OUTBOX_SWEEP_AFTER_SECONDS = env.int("OUTBOX_SWEEP_AFTER_SECONDS", default=300)
 # E-mail employees who never signed in every N days to invite them to register (0: off;
 # read through recovery.app_settings).
 NEVER_SIGNED_IN_NUDGE_DAYS = env.int("NEVER_SIGNED_IN_NUDGE_DAYS", default=0)
+# Back-channel logout (sso.backchannel): logout tokens are never POSTed to loopback, private or
+# link-local addresses (SSRF into the internal network) unless this is on: a single-machine demo
+# whose applications run on 127.0.0.1, and the tests. Read through sso.app_settings.
+SSO_BACKCHANNEL_ALLOW_PRIVATE_ADDRESSES = env.bool("SSO_BACKCHANNEL_ALLOW_PRIVATE_ADDRESSES", default=False)
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -232,6 +242,10 @@ LOGIN_REDIRECT_URL = "home"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_FORMS = {
+    "change_password": "accounts.forms.ChangePasswordForm",
+    "reauthenticate": "accounts.forms.ReauthenticateForm",
+}
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
@@ -256,6 +270,10 @@ USERSESSIONS_TRACK_ACTIVITY = False
 # allauth needs no key at start-up, so IDP_OIDC_PRIVATE_KEY(S) stay unset and are never read.
 IDP_OIDC_ADAPTER = "sso.oidc.OIDCAdapter"
 IDP_OIDC_ROTATE_REFRESH_TOKEN = True
+# RFC 7662 for the tenant's own confidential clients: a client learns only about its own tokens
+# (sso.oidc.OIDCAdapter.is_introspection_allowed, sso.views.introspect).
+IDP_OIDC_INTROSPECTION_ENABLED = True
+IDP_OIDC_INTROSPECTION_CROSS_CLIENT_ALLOWED = False
 IDP_OIDC_REFRESH_TOKEN_EXPIRES_IN = env.int("OIDC_REFRESH_TOKEN_EXPIRES_IN", default=30 * 24 * 3600)
 
 # --- i18n -----------------------------------------------------------------------------------
@@ -306,6 +324,15 @@ OTP_TOTP_ISSUER = _totp_issuer
 # one code a step ahead moved the window forward for good, so the previous step's code (typed
 # just as it changed) was refused, and a further code ahead moved it again.
 OTP_TOTP_SYNC = False
+# django-otp's back-off after a wrong code or answer: factor × 2^(n−1) seconds (0: off). The
+# reset mirrors it for every name typed, so a wait never tells a real account from a decoy.
+OTP_TOTP_THROTTLE_FACTOR = env.float("OTP_TOTP_THROTTLE_FACTOR", default=1)
+OTP_SECURITY_QUESTIONS_THROTTLE_FACTOR = env.float("OTP_SECURITY_QUESTIONS_THROTTLE_FACTOR", default=1)
+
+# The password reset's proof of work (self-hosted ALTCHA, recovery.challenge): its signing key
+# (empty: derived from SECRET_KEY) and size.
+RECOVERY_RESET_CHALLENGE_HMAC_KEY = env.str("RESET_CHALLENGE_HMAC_KEY", default="")
+RECOVERY_RESET_CHALLENGE_MAX_NUMBER = env.int("RESET_CHALLENGE_MAX_NUMBER", default=100_000)
 
 # --- Security headers -----------------------------------------------------------------------
 X_FRAME_OPTIONS = "DENY"

@@ -24,6 +24,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("security-info/", include("recovery.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("branding/", include("tenants.urls")),
     path("admin/", admin.site.urls),
     # OpenID Connect provider: our tenant checks first, then allauth's endpoints (same paths).
     path("", include("sso.urls")),

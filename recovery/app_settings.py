@@ -35,11 +35,27 @@ class AppSettings(PrefixedSettings):
         return timedelta(seconds=self._setting("RESET_FAILURE_WINDOW_SECONDS", 60 * 60))
 
     @property
-    def RESET_ADDRESS_LIMIT_FACTOR(self):
-        """Everyone behind an office NAT shares one client address, so an address gets room for
-        this many accounts' worth of failures before it is locked; one name still locks at the
-        policy's number."""
-        return self._setting("RESET_ADDRESS_LIMIT_FACTOR", 4)
+    def RESET_CHALLENGE_MAX_NUMBER(self):
+        """The proof of work's size (ALTCHA's maxNumber): a browser tries on average half this
+        many SHA-256 hashes before its try is taken (≈ 1 s on a phone at 100,000). Asked for
+        once a client address has failed the policy's reset_challenge_threshold times."""
+        return self._setting("RESET_CHALLENGE_MAX_NUMBER", 100_000)
+
+    @property
+    def RESET_CHALLENGE_LIFETIME(self):
+        """A proof-of-work challenge must be solved and sent within this; each is good for one try."""
+        return timedelta(seconds=self._setting("RESET_CHALLENGE_LIFETIME_SECONDS", 10 * 60))
+
+    @property
+    def RESET_CHALLENGE_HMAC_KEY(self):
+        """The key that signs the proof-of-work challenges (the same on every web node).
+        Derived from SECRET_KEY unless RECOVERY_RESET_CHALLENGE_HMAC_KEY is set."""
+        key = self._setting("RESET_CHALLENGE_HMAC_KEY", "")
+        if key:
+            return key
+        from django.utils.crypto import salted_hmac
+
+        return salted_hmac("recovery.reset.challenge", "hmac-key", algorithm="sha256").hexdigest()
 
     @property
     def RESET_COUNTER_LOCK_WAIT_MS(self):
@@ -58,9 +74,25 @@ class AppSettings(PrefixedSettings):
         return self._setting("SETUP_TIMEOUT_SECONDS", 15 * 60)
 
     @property
+    def RECOVERY_CODES_COUNT(self):
+        """How many single-use recovery codes a set has."""
+        return self._setting("RECOVERY_CODES_COUNT", 10)
+
+    @property
+    def RECOVERY_CODES_LOW(self):
+        """With this many codes left (or fewer) the security-info page asks for a new set and the
+        user gets an e-mail (once per set)."""
+        return self._setting("RECOVERY_CODES_LOW", 2)
+
+    @property
     def REPORT_DAYS(self):
         """The admin report's resets and locks cover this many days."""
         return self._setting("REPORT_DAYS", 30)
+
+    @property
+    def REPORT_WEEKS(self):
+        """The weeks the report's "registration over time" chart and table cover."""
+        return self._setting("REPORT_WEEKS", 12)
 
     @property
     def REPORT_CACHE_SECONDS(self):

@@ -7,6 +7,7 @@ class RecoveryConfig(AppConfig):
     verbose_name = _("Recovery methods")
 
     def ready(self):
-        from . import notifications
+        from . import account_panel, notifications
 
         notifications.register_mail_kinds()
+        account_panel.register()

@@ -55,6 +55,11 @@ class SecurityQuestionsForm(forms.Form):
                 },
             )
 
+    def numbered_pairs(self):
+        """(number, question field, answer field): the page groups each pair in a fieldset."""
+        for number in range(1, self.count + 1):
+            yield number, self[f"question_{number}"], self[f"answer_{number}"]
+
     def pairs(self):
         for number in range(1, self.count + 1):
             yield self.cleaned_data.get(f"question_{number}"), self.cleaned_data.get(f"answer_{number}")

@@ -1,9 +1,10 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
-from django_otp.models import ThrottlingMixin, TimestampMixin
+from django_otp.models import Device, DeviceManager, ThrottlingMixin, TimestampMixin
 
 from tenants.scoping import TenantScopedManager
 
@@ -115,6 +116,107 @@ class SecurityQuestionsDevice(TimestampMixin, ThrottlingMixin, _NothingElseRefus
             return False
 
 
+def recovery_code_digest(user_id, code, secret=None) -> str:
+    """What is stored for a recovery code: HMAC-SHA256 keyed with SECRET_KEY over the user and
+    the normalised code (accounts.otp.normalise_recovery_code).
+
+    A keyed fast hash rather than a slow password hash: a code is 60 random bits, not a
+    password a person chose, so there is no dictionary to try; the key lives outside the
+    database, so a copy of the table alone allows no guessing at all; and a check compares one
+    indexed digest instead of running a slow hash for each of ten codes. The user's id in the
+    message ties a digest to its owner.
+    """
+    return salted_hmac(
+        "recovery.codes", f"{user_id}:{code}", secret=secret, algorithm="sha256"
+    ).hexdigest()
+
+
+def recovery_code_digests(user_id, code) -> list[str]:
+    """The digests a code may be stored under: the current SECRET_KEY's, then those of
+    SECRET_KEY_FALLBACKS, so rotating the key does not kill every user's codes."""
+    keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return [recovery_code_digest(user_id, code, secret=key) for key in keys]
+
+
+class RecoveryCodeDeviceManager(TenantScopedManager, DeviceManager):
+    """Scoped to the user's tenant (tenants.scoping), with django-otp's devices_for_user()."""
+
+    def __init__(self):
+        super().__init__("user__tenant")
+
+
+class RecoveryCodeDevice(TimestampMixin, ThrottlingMixin, Device):
+    """A user's set of single-use recovery codes (NIST SP 800-63B look-up secrets).
+
+    A django-otp Device, so the sign-in's code step finds it through devices_for_user() and a
+    session verified with it is is_verified(). Unlike django-otp's StaticDevice, whose tokens
+    are stored in clear, only keyed digests are stored (recovery_code_digest). A new set
+    replaces the device, so the old codes die with it.
+    """
+
+    # accounts.otp.lookup_secret_devices(): the sign-in's "use a recovery code" finds these.
+    lookup_secret = True
+
+    objects = RecoveryCodeDeviceManager()
+
+    class Meta:
+        verbose_name = _("recovery codes")
+        verbose_name_plural = _("recovery codes")
+
+    def get_throttle_factor(self):
+        return getattr(settings, "OTP_RECOVERY_CODES_THROTTLE_FACTOR", 1)
+
+    def verify_token(self, token):
+        """Use up one code: True once for each code of the set, then never again.
+
+        Checks of one device take turns on its row (SELECT … FOR UPDATE), so two requests with
+        the same code cannot both pass; the code's row is deleted in the same transaction.
+        """
+        from accounts.otp import normalise_recovery_code
+
+        code = normalise_recovery_code(token)
+        with transaction.atomic(savepoint=False):
+            self.refresh_from_db(from_queryset=type(self).objects.select_for_update())
+            allowed, _details = self.verify_is_allowed()
+            if not allowed:
+                return False
+            digests = recovery_code_digests(self.user_id, code)
+            stored = list(self.codes.filter(digest__in=digests))
+            match = next(
+                (row for row in stored if any(constant_time_compare(row.digest, d) for d in digests)),
+                None,
+            )
+            # The row lock above already serialises checks; counting the deleted row as well
+            # means a code is spent by exactly one check even if that lock were ever lost.
+            if match is None or not RecoveryCode.objects.filter(pk=match.pk).delete()[0]:
+                self.throttle_increment()
+                return False
+            self.throttle_reset(commit=False)
+            self.set_last_used_timestamp(commit=False)
+            self.save()
+        from .notifications import recovery_codes_used
+
+        recovery_codes_used(self)
+        return True
+
+
+class RecoveryCode(models.Model):
+    """One unused code of a set; deleted when used. Only its keyed digest is stored."""
+
+    device = models.ForeignKey(RecoveryCodeDevice, on_delete=models.CASCADE, related_name="codes")
+    digest = models.CharField(max_length=64)
+
+    objects = TenantScopedManager("device__user__tenant")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device", "digest"], name="one_recovery_code_per_digest"),
+        ]
+
+    def __str__(self):
+        return f"recovery code of device {self.device_id}"
+
+
 class SecurityAnswer(models.Model):
     device = models.ForeignKey(
         SecurityQuestionsDevice, on_delete=models.CASCADE, related_name="answers"
@@ -170,8 +272,9 @@ class ResetThrottle(models.Model):
 
     class Scope(models.TextChoices):
         # Not shown to anyone (no admin page), so not translated.
-        ACCOUNT = "account"  # a sign-in name on one tenant, real or not
-        ADDRESS = "address"  # a client address, over every tenant
+        ACCOUNT = "account"  # a sign-in name on one tenant, real or not: locked at the policy's number
+        PAIR = "pair"  # one client address trying one such name: locked at the policy's number
+        ADDRESS = "address"  # a client address, over every tenant: never locked, challenged
 
     scope = models.CharField(max_length=16, choices=Scope.choices)
     key = models.CharField(max_length=64)
@@ -180,6 +283,9 @@ class ResetThrottle(models.Model):
     # the count again.
     window_started = models.DateTimeField(null=True, blank=True)
     locked_until = models.DateTimeField(null=True, blank=True)
+    # The last failure counted: the back-off between tries of a name runs from here, for real
+    # names and decoys alike.
+    last_failure_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -188,3 +294,15 @@ class ResetThrottle(models.Model):
 
     def __str__(self):
         return f"{self.scope} {self.key[:8]}"
+
+
+class UsedChallenge(models.Model):
+    """A solved proof-of-work challenge (ALTCHA) already spent on a reset try: each is good for
+    one try. Kept until the challenge itself expires, then purged with the ended counters."""
+
+    # The challenge's salt (it embeds the expiry), hashed to a fixed length.
+    digest = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return self.digest[:8]

@@ -14,7 +14,12 @@ from django.utils import timezone
 
 from outbox import kinds, mail
 
+from . import app_settings
 from .models import RecoveryProfile
+
+# The kinds of e-mail recovery owns beside outbox.kinds' shared ones.
+RECOVERY_CODES_GENERATED = "recovery_codes_generated"
+RECOVERY_CODES_LOW = "recovery_codes_low"
 
 
 def remind_to_register(user):
@@ -38,6 +43,30 @@ def remind_to_register(user):
         return mail.queue(kinds.REMINDER, user=user)
 
 
+def recovery_codes_generated(user, *, regenerated):
+    """A new set of recovery codes was made (regenerated: an earlier set stopped working), so a
+    set made by someone else with the password is not a secret from the user."""
+    if not user.is_active:
+        return None
+    return mail.queue(
+        RECOVERY_CODES_GENERATED, user=user,
+        context={"regenerated": regenerated, "count": app_settings.RECOVERY_CODES_COUNT},
+    )
+
+
+def recovery_codes_used(device):
+    """A code of the set was used: when few are left, tell the user (once per set)."""
+    user = device.user
+    left = device.codes.count()
+    if not user.is_active or left > app_settings.RECOVERY_CODES_LOW:
+        return None
+    # A new set is a new device: its own key, so each set can warn once.
+    return mail.queue(
+        RECOVERY_CODES_LOW, user=user, context={"left": left},
+        dedupe_key=f"{RECOVERY_CODES_LOW}:{device.pk}",
+    )
+
+
 # --- What the outbox needs to know about these e-mails (registered by RecoveryConfig.ready) ---
 
 def registration_path(row):
@@ -59,5 +88,7 @@ def _digest_wanted(row):
 def register_mail_kinds():
     kinds.register(kinds.REMINDER, link_path=registration_path)
     kinds.register(kinds.NEVER_SIGNED_IN, link_path=_sign_in_path)
+    kinds.register(RECOVERY_CODES_GENERATED, link_path=registration_path)
+    kinds.register(RECOVERY_CODES_LOW, link_path=registration_path)
     kinds.register(kinds.ADMIN_DIGEST, link_path=lambda row: reverse("admin:index"),
                    still_wanted=_digest_wanted)

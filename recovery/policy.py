@@ -7,7 +7,7 @@ tests call these and nothing else decides.
 from django.utils.translation import gettext_lazy as _
 
 from . import services
-from .services import ANSWER_MAX_LENGTH, ANSWER_MIN_LENGTH, AUTHENTICATOR, QUESTIONS
+from .services import ANSWER_MAX_LENGTH, ANSWER_MIN_LENGTH, AUTHENTICATOR, QUESTIONS, RECOVERY_CODES
 from .status import MISSING_METHODS, NEEDS_RECONFIRM, registration_status
 
 REGISTER = "register"  # fewer methods than the policy asks for
@@ -43,10 +43,14 @@ def skip_allowed(reason, policy) -> bool:
 
 
 def methods_offered(reason, policy) -> list[str]:
-    """The methods, the app first as Entra does: "別の方法を設定します" leads to the questions."""
+    """The methods, the app first as Entra does: "別の方法を設定します" leads to the questions,
+    then the recovery codes where the tenant enables them."""
     if reason == MFA_AUTHENTICATOR:
         return [AUTHENTICATOR]
-    return [method for method in (AUTHENTICATOR, QUESTIONS) if method in policy.enabled_methods]
+    return [
+        method for method in (AUTHENTICATOR, QUESTIONS, RECOVERY_CODES)
+        if method in policy.enabled_methods
+    ]
 
 
 def removal_refused(policy, method):

@@ -15,18 +15,35 @@ from django.utils.translation import gettext_lazy as _
 
 from . import app_settings
 from .services import AUTHENTICATOR, METHOD_LABELS, QUESTIONS
-from .status import STATUS_LABELS, with_registration_status
+from .status import (
+    METHOD_FLAGS,
+    NEEDS_RECONFIRM,
+    REGISTERED,
+    STATUS_LABELS,
+    registered_at,
+    with_method_times,
+    with_registration_status,
+)
 
+# Every method, in the order the report lists them.
+METHODS = list(METHOD_LABELS)
 BOTH = f"{QUESTIONS}+{AUTHENTICATOR}"
 OTHER = ""
 # The rows of the reset table: what was verified in the reset (staff, and tenants that require
-# two methods, verify both).
+# two methods, verify two): each method, then each pair, e.g. "questions+authenticator".
+PAIRS = [
+    f"{first}+{second}" for index, first in enumerate(METHODS) for second in METHODS[index + 1:]
+]
 RESET_METHODS = {
-    QUESTIONS: METHOD_LABELS[QUESTIONS],
-    AUTHENTICATOR: METHOD_LABELS[AUTHENTICATOR],
-    BOTH: format_lazy("{} + {}", METHOD_LABELS[QUESTIONS], METHOD_LABELS[AUTHENTICATOR]),
+    **{method: METHOD_LABELS[method] for method in METHODS},
+    **{
+        pair: format_lazy("{} + {}", *(METHOD_LABELS[m] for m in pair.split("+")))
+        for pair in PAIRS
+    },
     OTHER: _("Other / unknown"),
 }
+# Rows shown even without events: the single methods that every tenant may have.
+ALWAYS_SHOWN = (QUESTIONS, AUTHENTICATOR)
 # The columns: the audit events of a reset, and where each says which methods it was about
 # (recovery.reset writes them: "methods" on completion, "method" on a failed check).
 RESET_OUTCOMES = {
@@ -69,9 +86,10 @@ def registration_coverage(tenant):
 def reset_method_key(methods):
     """The RESET_METHODS row of an event's method (a name) or methods (a list of names)."""
     names = [methods] if isinstance(methods, str) else methods
-    if not isinstance(names, list) or not names or not set(names) <= {QUESTIONS, AUTHENTICATOR}:
+    if not isinstance(names, list) or not names or not set(names) <= set(METHODS):
         return OTHER
-    return BOTH if len(set(names)) == 2 else names[0]
+    key = "+".join(method for method in METHODS if method in names)
+    return key if key in RESET_METHODS else OTHER
 
 
 def _reset_events(tenant, since):
@@ -109,7 +127,7 @@ def reset_table(counts):
     table = []
     for method, label in RESET_METHODS.items():
         cells = [counts.get((method, kind), 0) for kind in RESET_OUTCOMES]
-        if method in (BOTH, OTHER) and not any(cells):
+        if method not in ALWAYS_SHOWN and not any(cells):
             continue  # rows that most tenants never have, only when they have events
         table.append({"key": method, "method": label, "cells": cells, "total": sum(cells)})
     return table
@@ -125,6 +143,39 @@ def lock_table(counts):
     if unknown:
         rows.append({"key": OTHER, "label": RESET_METHODS[OTHER], "count": unknown})
     return rows
+
+
+def registration_weeks(tenant, *, now=None, weeks=None):
+    """[{"start", "new", "total"}] for the last `weeks` weeks (Monday to Sunday, the tenant's
+    time zone), oldest first: users who became registered that week, and the registered users
+    at the week's end. Only users registered now count (a removed method leaves the series)."""
+    from tenants.models import TenantPolicy
+
+    weeks = weeks or app_settings.REPORT_WEEKS
+    now = timezone.localtime(now or timezone.now())
+    this_monday = (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+    starts = [this_monday - timedelta(weeks=n) for n in range(weeks - 1, -1, -1)]
+    default_required = TenantPolicy._meta.get_field("methods_required_for_reset").get_default()
+    since_fields = [f"{method}_since" for method in METHOD_FLAGS]
+    rows = (
+        with_method_times(with_registration_status(employees(tenant)))
+        .filter(registration_status__in=(REGISTERED, NEEDS_RECONFIRM))
+        .values_list("tenant__policy__methods_required_for_reset", *since_fields)
+    )
+    times = []
+    for required, *method_times in rows.iterator():
+        time = registered_at(method_times, required or default_required)
+        if time is not None:
+            times.append(time)
+    series = []
+    for start in starts:
+        end = start + timedelta(weeks=1)
+        series.append({
+            "start": start,
+            "new": sum(start <= time < end for time in times),
+            "total": sum(time < end for time in times),
+        })
+    return series
 
 
 def report_numbers(tenant, *, refresh=False, now=None):
@@ -144,6 +195,7 @@ def report_numbers(tenant, *, refresh=False, now=None):
     numbers = {
         "coverage": registration_coverage(tenant),
         "resets": reset_outcomes(tenant, now=now),
+        "weeks": registration_weeks(tenant, now=now),
         "as_of": now,
     }
     with contextlib.suppress(Exception):  # a cache outage only costs the recount next time

@@ -18,7 +18,7 @@ import time
 import unicodedata
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import Enum
 
 from django.db import DatabaseError, connection, transaction
@@ -27,18 +27,26 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django_otp import devices_for_user
 from django_otp.models import ThrottlingMixin
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 import audit
 from accounts.models import User
 from accounts.notifications import notify_password_changed
-from accounts.otp import authenticator_device
-from accounts.usersessions import end_sessions
+from accounts.otp import (
+    Result,
+    authenticator_device,
+    back_off_end,
+    retry_at,
+    seconds_until,
+    verify_totp,
+)
+from accounts.usersessions import end_access
 from core.compat.allauth import clear_failed_sign_ins
 from core.errors import UNAVAILABLE
 from tenants.scoping import tenant_scope
 
-from . import app_settings, services
-from .models import ResetThrottle, SecurityQuestion, SecurityQuestionsDevice
+from . import app_settings, challenge, services
+from .models import RecoveryCodeDevice, ResetThrottle, SecurityQuestion, SecurityQuestionsDevice
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +67,19 @@ class Outcome(Enum):
     FAILED = "failed"
     LOCKED = "locked"
     UNAVAILABLE = "unavailable"
+    WAIT = "wait"  # a back-off refused the try unchecked; it was not counted
+    CHALLENGE = "challenge"  # the client address owes a proof of work first; not counted
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What verify() decided, with what the page tells the user: the tries left after a
+    failure, the seconds to wait, or the end of the lock."""
+
+    outcome: Outcome
+    tries_left: int | None = None
+    wait_seconds: int | None = None
+    locked_until: datetime | None = None
 
 
 class WizardRefused(Exception):
@@ -186,14 +207,15 @@ def choose_methods(request, state, methods):
 def methods_needed(state, user) -> list[str]:
     """What is still to verify: the chosen methods, then the authenticator for staff.
 
-    Staff and admins never reset with security questions alone. Asking for the app only after
+    Staff and admins never reset with security questions alone: they also prove something they
+    have (the authenticator app, or a recovery code when they chose one). Asking for the app only after
     the chosen methods passed keeps staff status hidden from anyone who has not answered.
     """
     verified = state.get("verified") or []
     pending = [m for m in state.get("methods") or [] if m not in verified]
     if pending:
         return pending
-    if is_privileged(user) and services.AUTHENTICATOR not in verified:
+    if is_privileged(user) and not set(services.POSSESSION_METHODS) & set(verified):
         return [services.AUTHENTICATOR]
     return []
 
@@ -252,57 +274,109 @@ def questions_to_ask(request, state) -> list[SecurityQuestion]:
 
 # --- Authenticator app ----------------------------------------------------------------------
 
-def verify_authenticator_code(user, code) -> bool:
+def verify_authenticator_code(user, code) -> Result:
     """The one TOTP check of the reset: one step either side, replay refusal and throttle.
 
     user None (a decoy) runs the same device query, which finds nothing.
     """
     device = authenticator_device(user)
     if device is None:
-        return False
-    return services.verify_authenticator_code(device, code)
+        return Result.INVALID
+    return verify_totp(device, code)
+
+
+def _method_device(user, method):
+    """The user's throttled device for `method`, or None (a decoy runs the same query)."""
+    if method == services.QUESTIONS:
+        return services.questions_device(user)
+    if method == services.AUTHENTICATOR:
+        return authenticator_device(user)
+    if method == services.RECOVERY_CODES:
+        return services.recovery_codes_device(user)
+    return None
+
+
+def _device_retry_at(device, method):
+    """When the method's own device (django-otp's back-off, read through verify_is_allowed())
+    checks again, or None."""
+    if device is None or not isinstance(device, ThrottlingMixin):
+        return None
+    return retry_at(device) if method == services.AUTHENTICATOR else back_off_end(device)
+
+
+def _back_off_factor(method) -> float:
+    """django-otp's factor for the method's device (OTP_TOTP_THROTTLE_FACTOR, …): the counter's
+    back-off for every name, real or not, is the one the device would apply."""
+    model = {services.QUESTIONS: SecurityQuestionsDevice, services.AUTHENTICATOR: TOTPDevice,
+             services.RECOVERY_CODES: RecoveryCodeDevice}.get(method)
+    return float(model().get_throttle_factor()) if model is not None else 1.0
 
 
 # --- Verification, counters and locks -------------------------------------------------------
 
-def verify(request, state, method, token) -> Outcome:
-    """Step 3 for one method. token: {question_id: answer} or the 6-digit code.
+def verify(request, state, method, token, proof=None) -> Verdict:
+    """Step 3 for one method. token: {question_id: answer}, the 6-digit code or a recovery code;
+    proof: the proof-of-work solution posted with it (challenge.FIELD), if any.
 
-    A try is taken on the name's and the address's counters before anything is compared, and
-    given back when the check passes: however many requests arrive together, on whichever node,
-    no more than the policy's number of checks happen before the lock. Refused without checking
-    while either is locked, or while the counters cannot be written (fail closed).
+    A try is taken on the name's, the (address, name) pair's and the address's counters before
+    anything is compared, and given back when the check passes: however many requests arrive
+    together, on whichever node, no more than the policy's number of checks happen before the
+    name is locked. Refused without checking and without counting: while the name or the pair
+    is locked; while a back-off runs (django-otp's on the device, mirrored on the name's
+    counter so a decoy waits alike) — the page says "wait", never "wrong"; while the address
+    owes a proof of work; while the counters cannot be written (fail closed).
     """
-    try:
-        taken = _take_try(request.tenant, state["name"], audit.client_ip(request))
-    except ResetUnavailable:
-        return Outcome.UNAVAILABLE
-    if taken is None:
-        return Outcome.LOCKED
     user = state_user(request, state)
+    device_retry = _device_retry_at(_method_device(user, method), method)
+    try:
+        taken = _take_try(
+            request.tenant, state["name"], audit.client_ip(request), method, device_retry, proof
+        )
+    except ResetUnavailable:
+        return Verdict(Outcome.UNAVAILABLE)
+    if not isinstance(taken, _Try):
+        return taken
     # One transaction: a real check (throttle update + audit) and a decoy's (audit only) then
     # cost one commit each, so the database does not tell them apart by time. A decoy (user
     # None) goes through the same functions: same queries (finding nothing), same hashing.
     with transaction.atomic():
         if method == services.QUESTIONS:
             passed = services.verify_answers(user, token)
+        elif method == services.RECOVERY_CODES:
+            result = services.check_recovery_code(user, token)
+            passed = None if result is Result.THROTTLED else result is Result.OK
         else:
-            passed = verify_authenticator_code(user, token)
-        audit.record(
-            "reset.verify_passed" if passed else "reset.verify_failed",
-            request=request, user=user, tenant=request.tenant, method=method,
-        )
-        if not passed:
-            for scope in taken.locked_scopes:
-                audit.record("reset.locked", request=request, user=user, tenant=request.tenant, scope=scope)
+            result = verify_authenticator_code(user, token)
+            if result is Result.THROTTLED:
+                # The device refused it unchecked (a guess on another page since): no try.
+                passed = None
+            else:
+                passed = result is Result.OK
+        if passed is not None:
+            audit.record(
+                "reset.verify_passed" if passed else "reset.verify_failed",
+                request=request, user=user, tenant=request.tenant, method=method,
+            )
+        if passed is False and taken.locks:
+            # One event per lock: the name's, or the (address, name) pair's when only it locked
+            # (the name's count had started again after the owner's own reset).
+            scopes = taken.locked_scopes
+            scope = ResetThrottle.Scope.ACCOUNT if ResetThrottle.Scope.ACCOUNT in scopes else scopes[0]
+            audit.record("reset.locked", request=request, user=user, tenant=request.tenant, scope=scope)
+    if passed is None:
+        _give_back(taken)
+        until = _device_retry_at(_method_device(user, method), method)
+        return Verdict(Outcome.WAIT, wait_seconds=seconds_until(until) if until else 1)
     if not passed:
-        return Outcome.LOCKED if taken.locked_scopes else Outcome.FAILED
+        if taken.locks:
+            return Verdict(Outcome.LOCKED, locked_until=max(taken.locks.values()))
+        return Verdict(Outcome.FAILED, tries_left=taken.tries_left)
     _give_back(taken)
     state["verified"] = [*state.get("verified", []), method]
     state["passed"] = not methods_needed(state, user)
     request.session.cycle_key()
     _save(request, state)
-    return Outcome.PASSED
+    return Verdict(Outcome.PASSED)
 
 
 @dataclass(frozen=True)
@@ -312,6 +386,7 @@ class _Try:
 
     windows: dict
     locks: dict
+    tries_left: int = 0  # before the name or the pair locks
 
     @property
     def locked_scopes(self) -> list[str]:
@@ -327,18 +402,41 @@ def _account_counter(tenant_id, name):
     return ResetThrottle.Scope.ACCOUNT, _counter_key(f"{tenant_id}:{name}")
 
 
+def _pair_prefix(tenant_id, name) -> str:
+    return _counter_key(f"{tenant_id}:{name}")[:32]
+
+
+def _pair_counter(tenant_id, name, address):
+    # The name's half first, so the admin's unlock finds every pair of a name by prefix.
+    return ResetThrottle.Scope.PAIR, _pair_prefix(tenant_id, name) + _counter_key(f"pair|{address}")[:32]
+
+
+def _address_counter(address):
+    return ResetThrottle.Scope.ADDRESS, _counter_key(address)
+
+
+def _locking_counters(tenant_id, name, address) -> list[tuple[str, str]]:
+    """The counters that lock a try on `name` from `address`: the name's, and the pair's."""
+    counters = [_account_counter(tenant_id, name)]
+    if address:
+        counters.append(_pair_counter(tenant_id, name, address))
+    return counters
+
+
 def _counters_for(tenant_id, name, address) -> list[tuple[str, str]]:
     """The (scope, key) rows a try on `name` from `address` counts on, in the order they are
     locked: one order for every request, so no two requests ever wait for each other."""
-    counters = [_account_counter(tenant_id, name)]
+    counters = _locking_counters(tenant_id, name, address)
     if address:
-        counters.append((ResetThrottle.Scope.ADDRESS, _counter_key(address)))
+        counters.append(_address_counter(address))
     return sorted(counters)
 
 
-def _limit(policy, scope) -> int:
+def _limit(policy, scope) -> int | None:
+    """The failures that lock a counter; None for an address, which is never locked (everyone
+    behind an office NAT shares it): it is challenged instead (policy.reset_challenge_threshold)."""
     if scope == ResetThrottle.Scope.ADDRESS:
-        return policy.reset_lock_threshold * app_settings.RESET_ADDRESS_LIMIT_FACTOR
+        return None
     return policy.reset_lock_threshold
 
 
@@ -370,8 +468,20 @@ def _writing_counters():
         yield
 
 
-def _take_try(tenant, name, address) -> _Try | None:
-    """Count a try on every counter before a secret is compared; None while any is locked.
+def _back_off_until(row, factor):
+    """django-otp's back-off (factor × 2^(n−1) s after the n-th failure) on a name's counter."""
+    if not factor or not row.failures or row.last_failure_at is None:
+        return None
+    return row.last_failure_at + timedelta(seconds=factor * 2 ** (row.failures - 1))
+
+
+def _challenge_due(policy, address_row) -> bool:
+    return address_row is not None and address_row.failures >= policy.reset_challenge_threshold
+
+
+def _take_try(tenant, name, address, method=None, device_retry=None, proof=None):
+    """Count a try on every counter before a secret is compared: a _Try, or the Verdict that
+    refused it uncounted (LOCKED, WAIT, CHALLENGE).
 
     The try counts as a failure from here on, so a check that crashes or times out still cost
     it. ResetUnavailable when the counters cannot be written.
@@ -389,16 +499,30 @@ def _take_try(tenant, name, address) -> _Try | None:
         now = timezone.now()
         for row in rows:
             _forget_what_ended(row, now)
-        if any(row.locked_until is not None for row in rows):
-            return None
-        windows, locks = {}, {}
+        locked = [row.locked_until for row in rows
+                  if row.locked_until is not None and _limit(policy, row.scope) is not None]
+        if locked:
+            return Verdict(Outcome.LOCKED, locked_until=max(locked))
+        by_scope = {row.scope: row for row in rows}
+        account = by_scope[ResetThrottle.Scope.ACCOUNT]
+        waits = [t for t in (_back_off_until(account, _back_off_factor(method)), device_retry) if t]
+        if waits and max(waits) > now:
+            return Verdict(Outcome.WAIT, wait_seconds=seconds_until(max(waits)))
+        if _challenge_due(policy, by_scope.get(ResetThrottle.Scope.ADDRESS)) and not challenge.spend(proof):
+            return Verdict(Outcome.CHALLENGE)
+        windows, locks, left = {}, {}, []
         for row in rows:
             row.failures += 1
-            if row.failures >= _limit(policy, row.scope):
-                row.locked_until = locks[row.scope, row.key] = now + timedelta(minutes=policy.reset_lock_minutes)
-            row.save(update_fields=["failures", "window_started", "locked_until"])
+            row.last_failure_at = now
+            limit = _limit(policy, row.scope)
+            if limit is not None:
+                left.append(max(0, limit - row.failures))
+                if row.failures >= limit:
+                    row.locked_until = locks[row.scope, row.key] = now + timedelta(minutes=policy.reset_lock_minutes)
             windows[row.scope, row.key] = row.window_started
-    return _Try(windows, locks)
+        # One statement for the three rows (they are locked above).
+        ResetThrottle.objects.bulk_update(rows, ["failures", "window_started", "locked_until", "last_failure_at"])
+    return _Try(windows, locks, tries_left=min(left))
 
 
 def _forget_what_ended(row, now):
@@ -406,17 +530,18 @@ def _forget_what_ended(row, now):
     if row.locked_until is not None and row.locked_until > now:
         return
     if row.locked_until is not None or row.window_started is None or row.window_started + app_settings.RESET_FAILURE_WINDOW <= now:
-        row.failures, row.window_started, row.locked_until = 0, now, None
+        row.failures, row.window_started, row.locked_until, row.last_failure_at = 0, now, None, None
 
 
 def _give_back(taken):
-    """The check passed, so its try was no failure; a lock it set is lifted. Only within the
-    window the try was taken in: an unlock or a finished reset since then started afresh."""
+    """The check passed (or was refused unchecked), so its try was no failure; a lock it set is
+    lifted and the back-off ends, as django-otp's does on a right answer. Only within the window
+    the try was taken in: an unlock or a finished reset since then started afresh."""
     try:
         with _writing_counters():
             for (scope, key), window in taken.windows.items():
                 counter = ResetThrottle.objects.filter(scope=scope, key=key, window_started=window)
-                counter.filter(failures__gt=0).update(failures=F("failures") - 1)
+                counter.filter(failures__gt=0).update(failures=F("failures") - 1, last_failure_at=None)
                 if (scope, key) in taken.locks:
                     counter.filter(locked_until=taken.locks[scope, key]).update(locked_until=None)
     except ResetUnavailable:
@@ -431,18 +556,37 @@ def _lock_end(counters):
 
 
 def locked_until(tenant, name, address):
-    """When the lock on this name (or this client address) ends, or None. ResetUnavailable."""
-    return _lock_end(_counters_for(tenant.pk, name, address))
+    """When the lock on this name (or this name from this client address) ends, or None.
+    ResetUnavailable."""
+    return _lock_end(_locking_counters(tenant.pk, name, address))
 
 
-def lock_check(request, state) -> Outcome | None:
-    """For pages before the check: LOCKED, UNAVAILABLE, or None when the attempt may go on."""
+def lock_check(request, state) -> Verdict | None:
+    """For pages before the check: a LOCKED or UNAVAILABLE Verdict, or None when the attempt may go on."""
     try:
-        if locked_until(request.tenant, state["name"], audit.client_ip(request)) is not None:
-            return Outcome.LOCKED
+        until = locked_until(request.tenant, state["name"], audit.client_ip(request))
     except ResetUnavailable:
-        return Outcome.UNAVAILABLE
+        return Verdict(Outcome.UNAVAILABLE)
+    if until is not None:
+        return Verdict(Outcome.LOCKED, locked_until=until)
     return None
+
+
+def challenge_due(request) -> bool:
+    """Whether a try from this client address must first carry a solved proof of work."""
+    address = audit.client_ip(request)
+    if not address:
+        return False
+    scope, key = _address_counter(address)
+    try:
+        with _counter_store():
+            row = ResetThrottle.objects.filter(scope=scope, key=key).first()
+    except ResetUnavailable:
+        return False  # the try itself then fails closed
+    if row is None:
+        return False
+    _forget_what_ended(row, timezone.now())
+    return _challenge_due(request.tenant.policy, row)
 
 
 def reset_lock_state(user):
@@ -457,10 +601,16 @@ def unlock_reset(user, *, actor=None, request=None):
     """For the admin: lift the user's reset lock and forget their failures. ResetUnavailable.
 
     django-otp's own throttle on the user's devices is cleared too, or the right code would
-    still be refused for a while after the unlock.
+    still be refused for a while after the unlock. Every (address, name) pair of the name is
+    forgotten with it: the help desk has spoken to the person, who may sit where the failures
+    came from.
     """
+    name = normalise_name(user.email)
     with _writing_counters():
-        _rows([_account_counter(user.tenant_id, normalise_name(user.email))]).delete()
+        _rows([_account_counter(user.tenant_id, name)]).delete()
+        ResetThrottle.objects.filter(
+            scope=ResetThrottle.Scope.PAIR, key__startswith=_pair_prefix(user.tenant_id, name)
+        ).delete()
     reset_device_throttles(user)
     audit.record(
         "reset.unlocked", request=request, user=user,
@@ -479,6 +629,7 @@ def purge_ended_counters(now=None) -> int:
         Q(locked_until__isnull=True) | Q(locked_until__lte=now),
     )
     with _counter_store():
+        challenge.purge_expired(now)
         return ended.delete()[0]
 
 
@@ -500,11 +651,15 @@ def complete(request, state, password):
         reset_device_throttles(user)
         audit.record("reset.completed", request=request, user=user, methods=methods)
         notify_password_changed(user, how="reset")
+        end_all_sessions(user)  # in the reset's transaction: what apps are owed is recorded with it
     discard(request)
-    end_all_sessions(user)
     try:
         with _writing_counters():
-            _rows([_account_counter(user.tenant_id, state["name"])]).update(failures=0, window_started=None)
+            # The name's count starts again; the (address, name) pairs keep theirs, so an
+            # address that was guessing at the name gets no fresh tries from the owner's reset.
+            _rows([_account_counter(user.tenant_id, state["name"])]).update(
+                failures=0, window_started=None, last_failure_at=None
+            )
     except ResetUnavailable:
         pass  # the failures simply age out of their window
     # As allauth's own reset does, and Entra's: the wrong passwords that led here no longer lock
@@ -523,5 +678,6 @@ def reset_device_throttles(user):
 
 
 def end_all_sessions(user):
-    """Every session of the user ends (accounts.usersessions.end_sessions)."""
-    end_sessions(user)
+    """Every access the old password granted ends: the user's sessions and the applications'
+    tokens, and the applications are told (accounts.usersessions.end_access)."""
+    end_access(user, reason="password_reset")

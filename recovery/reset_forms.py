@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from accounts.otp import AuthenticatorCodeForm
+from accounts.otp import RecoveryCodeForm as _RecoveryCodeForm
 
 from . import reset, services
 from .forms import AnswerInput
@@ -32,22 +33,45 @@ class StartForm(forms.Form):
 
 
 class MethodForm(forms.Form):
-    """One of the tenant's enabled methods, or none to pick when the tenant requires both."""
+    """One of the tenant's enabled methods; when the tenant requires two, two of them (none to
+    pick when it enables exactly two)."""
 
     def __init__(self, tenant, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.offered = reset.methods_offered(tenant)
-        self.requires_all = reset.methods_required(tenant) > 1
-        if not self.requires_all:
+        self.required = reset.methods_required(tenant)
+        self.requires_all = self.required >= len(self.offered) > 1
+        choices = [(m, services.METHOD_LABELS[m]) for m in self.offered]
+        if self.required == 1:
             self.fields["method"] = forms.ChoiceField(
                 label=_("Choose a method"),
-                choices=[(m, services.METHOD_LABELS[m]) for m in self.offered],
+                choices=choices,
                 widget=forms.RadioSelect,
                 error_messages={"invalid_choice": _("Choose one of the methods shown.")},
             )
+        elif not self.requires_all:
+            self.fields["methods"] = forms.MultipleChoiceField(
+                label=_("Choose %(count)d methods") % {"count": self.required},
+                choices=choices,
+                widget=forms.CheckboxSelectMultiple,
+                error_messages={
+                    "required": _("Choose %(count)d methods.") % {"count": self.required},
+                    "invalid_choice": _("Choose one of the methods shown."),
+                },
+            )
+
+    def clean_methods(self):
+        chosen = self.cleaned_data["methods"]
+        if len(set(chosen)) != self.required:
+            raise ValidationError(_("Choose %(count)d methods.") % {"count": self.required}, code="count")
+        return [m for m in self.offered if m in chosen]
 
     def chosen_methods(self):
-        return list(self.offered) if self.requires_all else [self.cleaned_data["method"]]
+        if self.requires_all:
+            return list(self.offered)
+        if self.required == 1:
+            return [self.cleaned_data["method"]]
+        return self.cleaned_data["methods"]
 
 
 class AnswersForm(forms.Form):
@@ -72,6 +96,11 @@ class AnswersForm(forms.Form):
 
 
 class CodeForm(AuthenticatorCodeForm):
+    def token(self):
+        return self.cleaned_data["code"]
+
+
+class RecoveryCodeForm(_RecoveryCodeForm):
     def token(self):
         return self.cleaned_data["code"]
 

@@ -1,15 +1,26 @@
 """The password reset wizard (docs/product.md flow E). Thin: every rule is in recovery.reset."""
 
+import json
 from functools import wraps
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
-from . import reset, services
-from .reset_forms import AnswersForm, CodeForm, MethodForm, NewPasswordForm, StartForm
+from accounts.otp import wait_message
+
+from . import challenge, reset, services
+from .reset_forms import (
+    AnswersForm,
+    CodeForm,
+    MethodForm,
+    NewPasswordForm,
+    RecoveryCodeForm,
+    StartForm,
+)
 
 DONE_FLAG = "portal_password_reset_done"
 REFUSED_MESSAGES = {
@@ -19,8 +30,21 @@ REFUSED_MESSAGES = {
 FAILED_MESSAGES = {
     services.QUESTIONS: _("The answers are not correct. Check them and try again."),
     services.AUTHENTICATOR: _("The code is not correct. Enter the code the app shows now."),
+    services.RECOVERY_CODES: _("The recovery code is not correct, or it was already used. Try another of your codes."),
 }
+CHALLENGE_MESSAGE = _(
+    "Many failed attempts came from your network, so your browser first solves a short puzzle "
+    "(a few seconds). Your answer was not checked yet: send it again when the puzzle is solved."
+)
 STEP_COUNT = 4
+
+
+def tries_left_message(count):
+    return ngettext(
+        "You have %(count)d more try before password reset is locked.",
+        "You have %(count)d more tries before password reset is locked.",
+        count,
+    ) % {"count": count}
 
 
 def wizard_step(step=None):
@@ -56,9 +80,14 @@ def _render(request, template, context, status=200):
     return render(request, f"recovery/reset/{template}", {"step_count": STEP_COUNT, **context}, status=status)
 
 
-def _refusal(request, outcome):
-    if outcome is reset.Outcome.LOCKED:
-        return _render(request, "locked.html", {}, status=429)
+def _refusal(request, verdict):
+    if verdict.outcome is reset.Outcome.LOCKED:
+        policy = request.tenant.policy
+        return _render(request, "locked.html", {
+            "until": verdict.locked_until,
+            "time_zone": policy.zone,
+            "helpdesk_text": policy.helpdesk_text,
+        }, status=429)
     return _render(request, "unavailable.html", {}, status=503)
 
 
@@ -91,16 +120,27 @@ def verify(request, state):
     method = needed[0]
     if method == services.QUESTIONS:
         form = AnswersForm(reset.questions_to_ask(request, state), _posted(request))
+    elif method == services.RECOVERY_CODES:
+        form = RecoveryCodeForm(_posted(request))
     else:
         form = CodeForm(_posted(request))
     if form.is_bound and form.is_valid():
-        outcome = reset.verify(request, state, method, form.token())
-        if outcome is reset.Outcome.PASSED:
+        verdict = reset.verify(request, state, method, form.token(), request.POST.get(challenge.FIELD))
+        if verdict.outcome is reset.Outcome.PASSED:
             return redirect("recovery_reset_verify")
-        if outcome is not reset.Outcome.FAILED:
-            return _refusal(request, outcome)
-        form.add_error(None, FAILED_MESSAGES[method])
+        if verdict.outcome in (reset.Outcome.LOCKED, reset.Outcome.UNAVAILABLE):
+            return _refusal(request, verdict)
+        if verdict.outcome is reset.Outcome.FAILED:
+            form.add_error(None, FAILED_MESSAGES[method])
+            form.add_error(None, tries_left_message(verdict.tries_left))
+        elif verdict.outcome is reset.Outcome.WAIT:
+            form.add_error(None, wait_message(verdict.wait_seconds))
+        else:
+            form.add_error(None, CHALLENGE_MESSAGE)
+    puzzle = challenge.new_challenge() if reset.challenge_due(request) else None
     return _render(request, "verify.html", {
+        "challenge": puzzle,
+        "challenge_json": json.dumps(puzzle) if puzzle else "",
         "form": form,
         "step": 3,
         "method": method,

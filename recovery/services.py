@@ -5,6 +5,7 @@ Views, the admin, tasks and tests all call these; nothing else writes recovery m
 
 import base64
 import functools
+import secrets
 import unicodedata
 
 from django.contrib.auth.hashers import check_password, make_password
@@ -15,18 +16,32 @@ from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 import audit
+from accounts.usersessions import end_access
 from tenants.scoping import tenant_scope
 
-from . import notifications
-from .models import RecoveryProfile, SecurityAnswer, SecurityQuestion, SecurityQuestionsDevice
+from . import app_settings, notifications
+from .models import (
+    RecoveryCode,
+    RecoveryCodeDevice,
+    RecoveryProfile,
+    SecurityAnswer,
+    SecurityQuestion,
+    SecurityQuestionsDevice,
+    recovery_code_digest,
+)
 
 QUESTIONS = "questions"
 AUTHENTICATOR = "authenticator"
+RECOVERY_CODES = "recovery_codes"
 # What every page, e-mail, report and export calls the methods.
 METHOD_LABELS = {
     QUESTIONS: _("Security questions"),
     AUTHENTICATOR: _("Authenticator app"),
+    RECOVERY_CODES: _("Recovery codes"),
 }
+# Methods that are "something you have": the authenticator app and the recovery codes. Staff
+# never reset without one (recovery.reset.methods_needed).
+POSSESSION_METHODS = (AUTHENTICATOR, RECOVERY_CODES)
 ANSWER_MIN_LENGTH = 3
 ANSWER_MAX_LENGTH = 40
 # Compared against when there is no stored hash, so a miss costs what a real check costs.
@@ -162,6 +177,77 @@ def confirm_authenticator(device, *, request=None) -> TOTPDevice:
     return device
 
 
+# --- Recovery codes (NIST SP 800-63B look-up secrets) ---------------------------------------
+
+def recovery_codes_device(user):
+    return RecoveryCodeDevice.objects.filter(user=user, confirmed=True).first()
+
+
+def recovery_codes_left(user) -> int:
+    return RecoveryCode.objects.filter(device__user=user, device__confirmed=True).count()
+
+
+def _new_code() -> str:
+    from accounts.otp import RECOVERY_CODE_ALPHABET, RECOVERY_CODE_LENGTH
+
+    return "".join(secrets.choice(RECOVERY_CODE_ALPHABET) for _i in range(RECOVERY_CODE_LENGTH))
+
+
+@transaction.atomic
+def generate_recovery_codes(user, *, request=None) -> list[str]:
+    """A new set of single-use codes for the user; any earlier set stops working.
+
+    Returns the codes, formatted for reading (abcd-efgh-2345): the only time they exist in
+    clear. Only their keyed digests are stored (recovery.models.recovery_code_digest).
+    """
+    from accounts.otp import format_recovery_code
+
+    regenerated = RecoveryCodeDevice.objects.filter(user=user).exists()
+    RecoveryCodeDevice.objects.filter(user=user).delete()
+    device = RecoveryCodeDevice.objects.create(user=user, name="Recovery codes", confirmed=True)
+    codes = set()
+    while len(codes) < app_settings.RECOVERY_CODES_COUNT:
+        codes.add(_new_code())
+    codes = sorted(codes)
+    RecoveryCode.objects.bulk_create(
+        RecoveryCode(device=device, digest=recovery_code_digest(user.pk, code)) for code in codes
+    )
+    mark_methods_confirmed(user)
+    audit.record(
+        "method.registered", request=request, user=user, method=RECOVERY_CODES,
+        regenerated=regenerated,
+    )
+    notifications.recovery_codes_generated(user, regenerated=regenerated)
+    return [format_recovery_code(code) for code in codes]
+
+
+def recovery_codes_running_low(left) -> bool:
+    return left <= app_settings.RECOVERY_CODES_LOW
+
+
+def verify_recovery_code(user, code) -> bool:
+    """The one check of a recovery code for recovery flows: accounts.otp.verify_lookup_secret
+    (the device's verify_token: single use, the capped guessing throttle).
+
+    user None (a decoy) runs the same device query and computes a digest, finding nothing.
+    """
+    from accounts.otp import Result
+
+    return check_recovery_code(user, code) is Result.OK
+
+
+def check_recovery_code(user, code):
+    """verify_recovery_code's check, with its accounts.otp.Result (THROTTLED: refused unchecked,
+    so the reset says "wait" and counts no try)."""
+    from accounts.otp import Result, normalise_recovery_code, verify_lookup_secret
+
+    device = recovery_codes_device(user)
+    if device is None:
+        recovery_code_digest(0, normalise_recovery_code(code))
+        return Result.INVALID
+    return verify_lookup_secret(device, code)
+
+
 # --- Registration state ---------------------------------------------------------------------
 
 def profile_for(user) -> RecoveryProfile:
@@ -213,6 +299,8 @@ def remove_method(user, method, *, request=None):
         SecurityQuestionsDevice.objects.filter(user=user).delete()
     elif method == AUTHENTICATOR:
         TOTPDevice.objects.filter(user=user).delete()
+    elif method == RECOVERY_CODES:
+        RecoveryCodeDevice.objects.filter(user=user).delete()
     else:
         raise ValueError(method)
     audit.record("method.removed", request=request, user=user, method=method)
@@ -223,7 +311,11 @@ def require_reregistration(user, *, actor=None, request=None):
     """Admin action: remove every method so the nudge asks for them again at the next sign-in."""
     SecurityQuestionsDevice.objects.filter(user=user).delete()
     TOTPDevice.objects.filter(user=user).delete()
+    RecoveryCodeDevice.objects.filter(user=user).delete()
     RecoveryProfile.objects.filter(user=user).update(methods_confirmed_at=None)
+    # The admin distrusts the account: whatever it holds now ends, and the user registers again
+    # at the next sign-in.
+    end_access(user, reason="reregistration_required")
     audit.record(
         "methods.cleared_by_admin", request=request, user=user,
         actor=actor.email if actor is not None else None,

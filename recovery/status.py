@@ -3,8 +3,9 @@
 The sign-in nudge, the admin's user list and its CSV export, the report and the weekly digest
 all read the status from here, so they cannot disagree about a user:
 
-- registered: as many of the methods the tenant enables as its policy needs (both when it asks
-  for two methods for a reset, else one), confirmed within the re-confirm interval;
+- registered: as many of the methods the tenant enables as its policy needs (two when it asks
+  for two methods for a reset, else one; a set of recovery codes counts while a code of it is
+  left), confirmed within the re-confirm interval;
 - needs re-confirm: enough methods, but the re-confirm interval has passed;
 - skipped: not enough methods, and the user skipped the sign-in nudge at least once;
 - not registered: not enough methods, never skipped.
@@ -37,8 +38,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tenants.scoping import all_tenants
 
-from .models import SecurityQuestionsDevice
-from .services import AUTHENTICATOR, QUESTIONS
+from .models import RecoveryCodeDevice, SecurityQuestionsDevice
+from .services import AUTHENTICATOR, QUESTIONS, RECOVERY_CODES
 
 REGISTERED = "registered"
 NEEDS_RECONFIRM = "reconfirm"
@@ -54,12 +55,26 @@ STATUS_LABELS = {
 MISSING_METHODS = (SKIPPED, NOT_REGISTERED)
 
 
+def _confirmed_devices(device_model):
+    devices = device_model.objects.filter(user=OuterRef("pk"), confirmed=True)
+    # A set of recovery codes counts while a code of it is left: a used-up set proves nothing.
+    return devices.filter(codes__isnull=False) if device_model is RecoveryCodeDevice else devices
+
+
 def _has_confirmed_device(device_model):
     # A scalar subquery rather than EXISTS: over many users PostgreSQL turns EXISTS into a hash
     # of the whole device table (every tenant's), which the admin's 100-row page paid for in
     # full (bench/scale.py: 80 ms at 100,000 users); this probes the user_id index per row.
-    first = device_model.objects.filter(user=OuterRef("pk"), confirmed=True).values(flag=Value(True))
+    first = _confirmed_devices(device_model).values(flag=Value(True))
     return Coalesce(Subquery(first[:1]), Value(False), output_field=BooleanField())
+
+
+# Each method: the annotation saying the user has it, and the device that holds it.
+METHOD_FLAGS = {
+    QUESTIONS: ("has_questions", SecurityQuestionsDevice),
+    AUTHENTICATOR: ("has_authenticator", TOTPDevice),
+    RECOVERY_CODES: ("has_recovery_codes", RecoveryCodeDevice),
+}
 
 
 def _policy(field):
@@ -77,19 +92,20 @@ def _one_if(**condition):
 
 
 def with_registration_status(users):
-    """A User queryset with has_questions, has_authenticator and registration_status annotated.
+    """A User queryset with has_questions, has_authenticator, has_recovery_codes and
+    registration_status annotated.
 
     One query for any number of users. The intermediate values are aliases, not columns: each
     copy in the SELECT list would probe the device tables again for every row.
     """
     return (
-        users.annotate(
-            has_questions=_has_confirmed_device(SecurityQuestionsDevice),
-            has_authenticator=_has_confirmed_device(TOTPDevice),
-        )
+        users.annotate(**{
+            flag: _has_confirmed_device(device_model) for flag, device_model in METHOD_FLAGS.values()
+        })
         .alias(
             questions_enabled=_policy("questions_enabled"),
             authenticator_enabled=_policy("authenticator_enabled"),
+            recovery_codes_enabled=_policy("recovery_codes_enabled"),
             reconfirm_days=_policy("reconfirm_days"),
         )
         .alias(
@@ -97,11 +113,13 @@ def with_registration_status(users):
             methods_usable=(
                 _one_if(has_questions=True, questions_enabled=True)
                 + _one_if(has_authenticator=True, authenticator_enabled=True)
+                + _one_if(has_recovery_codes=True, recovery_codes_enabled=True)
             ),
             # Enough to reset: what the policy asks for, at most the methods it enables.
             methods_required=Least(
                 _policy("methods_required_for_reset"),
-                _one_if(questions_enabled=True) + _one_if(authenticator_enabled=True),
+                _one_if(questions_enabled=True) + _one_if(authenticator_enabled=True)
+                + _one_if(recovery_codes_enabled=True),
                 output_field=IntegerField(),
             ),
             reconfirm_at=ExpressionWrapper(
@@ -137,17 +155,39 @@ class RegistrationStatus:
 
     def __init__(self, row):
         self.state = row.get("registration_status", NOT_REGISTERED)
-        self.methods = {
-            method for method, flag in ((QUESTIONS, "has_questions"), (AUTHENTICATOR, "has_authenticator"))
-            if row.get(flag)
-        }
+        self.methods = {method for method, (flag, _model) in METHOD_FLAGS.items() if row.get(flag)}
         self.methods_confirmed_at = row.get("recovery__methods_confirmed_at")
         self.questions_since = row.get("questions_since")
         self.authenticator_since = row.get("authenticator_since")
+        self.recovery_codes_since = row.get("recovery_codes_since")
+
+    def since(self, method):
+        """When the user registered the method (None when not registered)."""
+        return getattr(self, f"{method}_since", None) if method in self.methods else None
 
     @property
     def label(self):
         return STATUS_LABELS[self.state]
+
+
+def with_method_times(users):
+    """A User queryset with <method>_since annotated: when each method was added (or None),
+    from its first confirmed device (METHOD_FLAGS)."""
+
+    def since(device_model):
+        return Subquery(_confirmed_devices(device_model).order_by("created_at").values("created_at")[:1])
+
+    return users.annotate(**{
+        f"{method}_since": since(device_model) for method, (_flag, device_model) in METHOD_FLAGS.items()
+    })
+
+
+def registered_at(method_times, methods_required):
+    """When a user became registered: the time their `methods_required`-th method was added."""
+    times = sorted(time for time in method_times if time is not None)
+    if not times:
+        return None
+    return times[min(max(methods_required, 1), len(times)) - 1]
 
 
 @functools.cache
@@ -164,17 +204,12 @@ def _registration_status_query():
     """
     from accounts.models import User
 
-    def since(device_model):
-        devices = device_model.objects.filter(user=OuterRef("pk"), confirmed=True)
-        return Subquery(devices.values("created_at")[:1])
-
     with all_tenants():
         return (
-            with_registration_status(User.objects.all())
-            .annotate(questions_since=since(SecurityQuestionsDevice), authenticator_since=since(TOTPDevice))
+            with_method_times(with_registration_status(User.objects.all()))
             .values(
-                "registration_status", "has_questions", "has_authenticator", "questions_since",
-                "authenticator_since", "recovery__methods_confirmed_at",
+                "registration_status", *(flag for flag, _model in METHOD_FLAGS.values()),
+                *(f"{method}_since" for method in METHOD_FLAGS), "recovery__methods_confirmed_at",
             )
         )
 

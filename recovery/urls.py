@@ -16,5 +16,6 @@ urlpatterns = [
     path("authenticator/scan/", views.authenticator_scan, name="recovery_authenticator_scan"),
     path("authenticator/code/", views.authenticator_code, name="recovery_authenticator_code"),
     path("authenticator/done/", views.authenticator_done, name="recovery_authenticator_done"),
+    path("recovery-codes/", views.recovery_codes, name="recovery_codes"),
     path("remove/<str:method>/", views.remove, name="recovery_remove"),
 ]

@@ -5,12 +5,14 @@ import base64
 import io
 import time
 from functools import wraps
+from urllib.parse import quote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -20,12 +22,13 @@ from accounts.otp import AuthenticatorCodeForm, authenticator_device
 from . import app_settings, policy, services
 from .forms import MethodChoiceForm, SecurityQuestionsForm
 from .registrant import registrant_for, registrant_required
-from .status import registration_status
+from .status import METHOD_FLAGS, registration_status
 
 SETUP_SESSION_KEY = "recovery_authenticator_setup"
 METHOD_URLS = {
     services.QUESTIONS: "recovery_questions",
     services.AUTHENTICATOR: "recovery_authenticator",
+    services.RECOVERY_CODES: "recovery_codes",
 }
 
 
@@ -268,6 +271,42 @@ def authenticator_done(request):
     return _page(request, "recovery/done.html", method=services.AUTHENTICATOR)
 
 
+# --- Recovery codes ----------------------------------------------------------------------------
+
+def _codes_file(registrant, codes):
+    """The text file of the download: who the codes are for, the codes, and how to use them."""
+    lines = [
+        _("Recovery codes"),
+        f"{registrant.tenant.name} / {registrant.user.email}",
+        _("Generated on %(date)s") % {"date": timezone.localdate().isoformat()},
+        "",
+        *codes,
+        "",
+        _("Each code works once: at sign-in instead of the authenticator code, or to reset your password."),
+        _("Keep this file somewhere safe, away from your password."),
+    ]
+    return "\r\n".join(lines) + "\r\n"
+
+
+@never_cache
+@method_page(services.RECOVERY_CODES)
+def recovery_codes(request, registrant):
+    """GET: what the codes are (and that a new set replaces the old one). POST: a new set, shown
+    in this response only: the codes are never stored in clear, so no later page can show them."""
+    if request.method == "POST":
+        codes = services.generate_recovery_codes(registrant.user, request=request)
+        return _page(
+            request, "recovery/recovery_codes_show.html", codes=codes,
+            download_href="data:text/plain;charset=utf-8," + quote(_codes_file(registrant, codes)),
+            download_name=f"recovery-codes-{registrant.tenant.slug}.txt",
+        )
+    device = services.recovery_codes_device(registrant.user)
+    return _page(
+        request, "recovery/recovery_codes_intro.html", back_url=_home(registrant),
+        codes_left=device.codes.count() if device is not None else None,
+    )
+
+
 # --- Security info -----------------------------------------------------------------------------
 
 @never_cache
@@ -279,18 +318,26 @@ def security_info(request):
     registrant = registrant_for(request)
     status = registration_status(request.user)
     rows = []
-    for method, since in (
-        (services.QUESTIONS, status.questions_since),
-        (services.AUTHENTICATOR, status.authenticator_since),
-    ):
+    codes_enabled = services.RECOVERY_CODES in tenant.policy.enabled_methods
+    for method in METHOD_FLAGS:
+        if method == services.RECOVERY_CODES and not codes_enabled:
+            continue  # not usable anywhere while the tenant disables them
         if method in status.methods:
             rows.append({
-                "method": method, "label": services.METHOD_LABELS[method], "since": since,
+                "method": method, "label": services.METHOD_LABELS[method], "since": status.since(method),
                 "change_url": reverse(METHOD_URLS[method]),
                 "removable": policy.removal_refused(tenant.policy, method) is None,
             })
+    device = services.recovery_codes_device(request.user) if codes_enabled else None
+    codes_left = device.codes.count() if device is not None else None
+    for row in rows:
+        if row["method"] == services.RECOVERY_CODES:
+            row["codes_left"] = codes_left
     can_add = any(m not in status.methods for m in _methods(registrant))
-    return render(request, "recovery/security_info.html", {"rows": rows, "can_add": can_add})
+    return render(request, "recovery/security_info.html", {
+        "rows": rows, "can_add": can_add, "codes_left": codes_left,
+        "codes_low": codes_left is not None and services.recovery_codes_running_low(codes_left),
+    })
 
 
 @require_POST

@@ -16,6 +16,43 @@ class AppSettings(PrefixedSettings):
         """RSA modulus of new signing keys (RS256, the only algorithm allauth signs with)."""
         return self._setting("SIGNING_KEY_SIZE", 2048)
 
+    @property
+    def REDEEMED_CODE_KEPT_FOR(self):
+        """Seconds a redeemed authorization code is remembered: presented again within this time,
+        it revokes the tokens issued from it (RFC 6749 4.1.2). Longer than the code's lifetime."""
+        return self._setting("REDEEMED_CODE_KEPT_FOR", 24 * 3600)
+
+    @property
+    def ROTATED_REFRESH_TOKEN_KEPT_FOR(self):
+        """Seconds a rotated refresh token is remembered (its reuse revokes its family, RFC 9700
+        4.14.2) when refresh tokens do not expire; otherwise until it would have expired."""
+        return self._setting("ROTATED_REFRESH_TOKEN_KEPT_FOR", 30 * 24 * 3600)
+
+    # --- Back-Channel Logout (sso.backchannel) --------------------------------------------
+
+    @property
+    def BACKCHANNEL_ALLOW_PRIVATE_ADDRESSES(self):
+        """POST logout tokens to loopback, private, link-local or otherwise non-public addresses.
+        Off in production: an application's admin could otherwise make the portal's workers
+        reach the internal network (SSRF). Tests and a single-machine demo turn it on."""
+        return self._setting("BACKCHANNEL_ALLOW_PRIVATE_ADDRESSES", False)
+
+    @property
+    def BACKCHANNEL_TIMEOUT_SECONDS(self):
+        """Connect-and-answer limit of one POST to an application."""
+        return self._setting("BACKCHANNEL_TIMEOUT_SECONDS", 5.0)
+
+    @property
+    def BACKCHANNEL_MAX_ATTEMPTS(self):
+        """POSTs before a logout token is given up as failed (the delay between two is the
+        outbox's: OUTBOX_RETRY_BASE_SECONDS doubling up to OUTBOX_RETRY_MAX_SECONDS)."""
+        return self._setting("BACKCHANNEL_MAX_ATTEMPTS", 6)
+
+    @property
+    def BACKCHANNEL_TOKEN_EXPIRES_IN(self):
+        """Lifetime (seconds) of a logout token; each attempt signs a fresh one (same jti)."""
+        return self._setting("BACKCHANNEL_TOKEN_EXPIRES_IN", 120)
+
 
 _app_settings = AppSettings("SSO_")
 

@@ -7,4 +7,6 @@ class SsoConfig(AppConfig):
     verbose_name = _("Single sign-on (OpenID Connect)")
 
     def ready(self):
-        from . import signals, views  # noqa: F401
+        from . import revocation, signals, views  # noqa: F401
+
+        revocation.install()

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from allauth.idp.oidc import views as allauth_views
 from allauth.idp.oidc.models import Client
+from django.db import transaction
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -27,7 +28,7 @@ from accounts.otp import authenticator_device, mfa_required
 from core.compat import allauth as compat
 from core.http import add_query_params, del_query_params
 
-from . import oidc
+from . import access, oidc
 
 
 def _client(client_id):
@@ -60,8 +61,10 @@ def _max_age_exceeded(request):
         max_age = int(raw)
     except ValueError:
         return False
-    # max_age=0 means "sign in again now", like prompt=login.
-    return max_age <= 0 or oidc.sign_in_facts(request)["auth_time"] + max_age < time.time()
+    # max_age=0 means "sign in again now", like prompt=login; a session without a record of
+    # when its user authenticated is taken as too old.
+    at = oidc.authenticated_at(request)
+    return max_age <= 0 or at is None or at + max_age < time.time()
 
 
 @xframe_options_deny
@@ -80,9 +83,16 @@ def authorize(request):
             return _html_error(
                 request, "code_challenge_method must be S256.", errors.InvalidRequestError
             )
+        if client is not None and not oidc.redirect_uri_registered(client, request.GET.get("redirect_uri")):
+            # Exactly a registered one, or no redirect at all (OIDC Core 3.1.2.1).
+            return _html_error(request, "Mismatching redirect URI.", errors.InvalidRequestError)
         if client is not None and not request.GET.get("state"):
             return _state_required(request, client)
         prompts = request.GET.get("prompt", "").split()
+        if client is not None and "none" in prompts and request.user.is_authenticated:
+            refused = _silent_request_refused(request, client)
+            if refused:
+                return refused
         if client is not None and not request.user.is_authenticated and "none" not in prompts:
             # Sign in first; login_hint pre-fills the e-mail. prompt=login is satisfied by
             # this sign-in, so it is dropped from the URL we come back to.
@@ -101,6 +111,8 @@ def authorize(request):
         if client is not None and _max_age_exceeded(request):
             # The sign-in is older than the client accepts.
             return _sign_in_again(request, del_query_params(request.get_full_path(), "max_age"))
+    if client is not None and request.user.is_authenticated and not access.user_may_use(request.user, client):
+        return _not_assigned(request, client)
     response = allauth_views.authorization(request)
     if response.status_code == 302 and request.user.is_authenticated:
         code = _issued_code(response.get("Location", ""))
@@ -121,15 +133,54 @@ def _sign_in_again(request, next_url):
     return redirect(f"{reverse('account_reauthenticate')}?{urlencode({'next': next_url})}")
 
 
+def _not_assigned(request, client):
+    """The client is limited to assigned users and groups, and this user is neither.
+
+    The user is told why on our page; the application gets access_denied (OIDC Core 3.1.2.6)
+    through its "back to" link, only to a registered redirect URI. A page rather than an
+    immediate redirect: most applications show a bare "sign-in failed" for any error, which
+    leaves the user no wiser. With prompt=none no page may be shown: the error goes back at once.
+    """
+    access.record_refusal(request, request.user, client, at="authorize")
+    redirect_uri = request.GET.get("redirect_uri", "") if request.method == "GET" else ""
+    back_url = None
+    if redirect_uri and redirect_uri in client.get_redirect_uris():  # exactly a registered one
+        params = {"error": "access_denied",
+                  "error_description": "The user is not assigned to this application."}
+        if request.GET.get("state"):
+            params["state"] = request.GET["state"]
+        back_url = add_query_params(redirect_uri, params)
+        if "none" in request.GET.get("prompt", "").split():
+            return _ClientRedirect(back_url)
+    response = render(request, "sso/access_denied.html",
+                      {"application": client.name, "back_url": back_url}, status=403)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 def _state_required(request, client):
-    """We require state (CSRF protection for the client): an OAuth error, redirected only to a
-    registered redirect URI."""
-    redirect_uri = request.GET.get("redirect_uri", "")
-    if not compat.redirect_uri_allowed(client, redirect_uri):
-        return _html_error(request, "Mismatching redirect URI.", errors.InvalidRequestError)
-    return _ClientRedirect(add_query_params(redirect_uri, {
+    """We require state (CSRF protection for the client): an OAuth error, redirected to the
+    (already checked) registered redirect URI."""
+    return _ClientRedirect(add_query_params(request.GET["redirect_uri"], {
         "error": "invalid_request", "error_description": "The state parameter is required.",
     }))
+
+
+def _silent_request_refused(request, client):
+    """prompt=none (OIDC Core 3.1.2.6): no page may be shown, so what would need one is an
+    error at the client. A sign-in older than max_age: login_required (3.1.2.1). Scopes the user
+    has not allowed this client: consent_required (allauth would take the consent given to any
+    other client). Otherwise None: allauth issues the code."""
+    if _max_age_exceeded(request):
+        error = "login_required"
+    elif not oidc.has_consented(request.user, client, oidc.requested_scopes(client, request.GET.get("scope"))):
+        error = "consent_required"
+    else:
+        return None
+    params = {"error": error}
+    if request.GET.get("state"):
+        params["state"] = request.GET["state"]
+    return _ClientRedirect(add_query_params(request.GET["redirect_uri"], params))
 
 
 class _ClientRedirect(HttpResponse):
@@ -177,21 +228,49 @@ def token(request):
     if refused:
         return refused
     grant_type = request.POST.get("grant_type")
-    facts = None
+    facts, family, grant = None, oidc.new_family(), None
     if grant_type == "authorization_code":
-        facts = oidc.sign_in_for_code(request.POST.get("code"))
+        code = request.POST.get("code")
+        facts = oidc.sign_in_for_code(code)
         if facts and facts["tenant_id"] != request.tenant.id:
             return _oauth_error("invalid_grant", "The code is invalid or expired.", 400)
+        if code:
+            grant = ("code", code, oidc.code_kept_until())
     elif grant_type == "refresh_token":
-        facts = oidc.sign_in_for_refresh_token(request.POST.get("refresh_token"))
+        value = request.POST.get("refresh_token")
+        current = oidc.refresh_token_data(value)
+        if current:
+            facts, family = current["facts"], current["family"] or family
+        if value:
+            grant = ("refresh_token", value,
+                     oidc.refresh_token_kept_until(current["expires_at"] if current else None))
     elif grant_type != "client_credentials":
         return _oauth_error("unsupported_grant_type", "Unsupported grant type.", 400)
+    client = _token_request_client(request) if grant_type == "refresh_token" else None
+    unassigned = access.refresh_user_refused(client, request.POST.get("refresh_token"))
+    if unassigned is not None:
+        # Removed from the application's users since the refresh token was issued.
+        access.record_refusal(request, unassigned, client, at="token")
+        return _oauth_error("invalid_grant", "The user may no longer use this application.", 400)
     setattr(request, oidc.SIGN_IN_ATTR, facts)
-    response = allauth_views.token(request)
-    if response.status_code == 200 and facts:
-        refresh_token = json.loads(response.content).get("refresh_token")
-        if refresh_token:
-            oidc.attach_sign_in_to_refresh_token(refresh_token, facts)
+    # One transaction: the grant is recorded as used, then exchanged by allauth; a failed
+    # exchange leaves it unused. A second exchange of the same grant (now, or concurrently in
+    # another worker) finds it used: refused, and every token of its family is revoked
+    # (RFC 6749 4.1.2, RFC 9700 4.14.2).
+    used_by = None
+    with transaction.atomic():
+        if grant:
+            kind, value, keep_until = grant
+            used_by = oidc.claim_grant(kind, value, family=family, keep_until=keep_until)
+        if used_by is None:
+            response = allauth_views.token(request)
+            if response.status_code == 200:
+                oidc.tag_issued_tokens(json.loads(response.content), family=family, facts=facts)
+            else:
+                transaction.set_rollback(True)
+    if used_by is not None:
+        oidc.revoke_family(used_by)
+        return _oauth_error("invalid_grant", "The grant has already been used.", 400)
     return response
 
 
@@ -210,10 +289,27 @@ def revoke(request):
 
 
 @csrf_exempt
+def introspect(request):
+    """RFC 7662, allauth's endpoint: a client of another tenant is not a client here."""
+    if request.method != "POST":
+        return _oauth_error("invalid_request", "Use POST.", 405)
+    if request.tenant is None:
+        return _oauth_error("invalid_client", "Client authentication failed.", 401)
+    refused = _foreign_client_response(request)
+    if refused:
+        return refused
+    return allauth_views.introspect(request)
+
+
+@csrf_exempt
 def logout(request):
     client = _client(request.POST.get("client_id") or request.GET.get("client_id"))
     if client is not None and not oidc.client_is_usable_here(client, request):
         return _html_error(request, "Unknown client.")
+    uri = request.POST.get("post_logout_redirect_uri", request.GET.get("post_logout_redirect_uri"))
+    if uri is not None and not oidc.post_logout_uri_registered(request.tenant, uri):
+        return _html_error(request, "The post_logout_redirect_uri is not registered.",
+                           errors.InvalidRequestError)
     return allauth_views.logout(request)
 
 

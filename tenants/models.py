@@ -1,3 +1,6 @@
+import zoneinfo
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -24,7 +27,7 @@ class Tenant(models.Model):
     @cached_property
     def primary_host(self):
         # Kept with the instance: the request's tenant is cached per process (resolution.py),
-        # so the OIDC issuer costs one query per HOST_CACHE_SECONDS, and a saved host clears it.
+        # so the OIDC issuer costs one query per TENANTS_HOST_CACHE_SECONDS, and a saved host clears it.
         host = self.hosts.order_by("-is_primary", "id").first()
         return host.host if host else None
 
@@ -60,6 +63,13 @@ class TenantPolicy(models.Model):
         _("authenticator app enabled"), default=True,
         help_text=_("Employees may register an authenticator app (TOTP) as a recovery method."),
     )
+    recovery_codes_enabled = models.BooleanField(
+        _("recovery codes enabled"), default=False,
+        help_text=_(
+            "Employees may generate 10 single-use recovery codes, for a password reset and "
+            "instead of the authenticator code at sign-in."
+        ),
+    )
     questions_to_register = models.PositiveSmallIntegerField(
         _("questions to register"), default=3,
         validators=[MinValueValidator(3), MaxValueValidator(5)],
@@ -73,7 +83,7 @@ class TenantPolicy(models.Model):
     methods_required_for_reset = models.PositiveSmallIntegerField(
         _("methods required for reset"), default=1,
         validators=[MinValueValidator(1), MaxValueValidator(2)],
-        help_text=_("1: any one registered method; 2: both methods must be verified."),
+        help_text=_("1: any one registered method; 2: two different methods must be verified."),
     )
     nudge_enabled = models.BooleanField(
         _("ask for registration at sign-in"), default=True,
@@ -116,6 +126,23 @@ class TenantPolicy(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(60 * 24 * 7)],
         help_text=_("How long the reset stays locked after too many failures."),
     )
+    reset_challenge_threshold = models.PositiveSmallIntegerField(
+        _("failures from one network before a puzzle"), default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text=_(
+            "Failed reset verifications from one network address within the window after which "
+            "every further try from it first solves a short computing puzzle. The network is "
+            "never locked: only the accounts that failed are."
+        ),
+    )
+    helpdesk_text = models.TextField(
+        _("help-desk contact"), blank=True, max_length=500,
+        help_text=_("Shown when the password reset is locked, e.g. “IT help desk: extension 1234, weekdays 9:00–17:00”."),
+    )
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default="Asia/Tokyo",
+        help_text=_("Times shown to employees, such as the end of a reset lock, are in this time zone (e.g. Asia/Tokyo)."),
+    )
 
     objects = TenantScopedManager("tenant")
 
@@ -134,16 +161,25 @@ class TenantPolicy(models.Model):
             errors["questions_to_answer"] = _(
                 "The questions asked at reset cannot outnumber the questions registered."
             )
-        if not (self.questions_enabled or self.authenticator_enabled):
+        enabled = self.enabled_methods
+        if not enabled:
             errors["authenticator_enabled"] = _("Enable at least one recovery method.")
-        if self.methods_required_for_reset == 2 and not (
-            self.questions_enabled and self.authenticator_enabled
-        ):
+        if self.methods_required_for_reset == 2 and len(enabled) < 2:
             errors["methods_required_for_reset"] = _(
-                "Two methods for reset need both methods enabled."
+                "Two methods for reset need at least two methods enabled."
             )
+        if self.time_zone not in zoneinfo.available_timezones():
+            errors["time_zone"] = _("Enter a time zone name such as Asia/Tokyo.")
         if errors:
             raise ValidationError(errors)
+
+    @property
+    def zone(self):
+        """The tenant's time zone (ZoneInfo); the site's when the stored name is unknown."""
+        try:
+            return zoneinfo.ZoneInfo(self.time_zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return zoneinfo.ZoneInfo(settings.TIME_ZONE)
 
     @property
     def enabled_methods(self):
@@ -152,4 +188,48 @@ class TenantPolicy(models.Model):
             methods.append("questions")
         if self.authenticator_enabled:
             methods.append("authenticator")
+        if self.recovery_codes_enabled:
+            methods.append("recovery_codes")
         return methods
+
+
+class TenantBranding(models.Model):
+    """What makes the portal look like the organisation's own (Entra's "company branding"):
+    a logo, an accent colour and a line on the sign-in page. Org admins edit it in the admin;
+    tenants.branding checks every value before it is saved."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="branding",
+                                  verbose_name=_("organisation"))
+    # The logo as the portal re-encoded it (PNG, no metadata), kept in the database so that every
+    # web node serves it: there is no shared disk.
+    logo_png = models.BinaryField(_("logo"), null=True, blank=True, editable=False)
+    logo_version = models.PositiveIntegerField(default=0, editable=False)
+    accent_colour = models.CharField(
+        _("accent colour"), max_length=7, default="#0067b8",
+        help_text=_("Buttons and links, as #rrggbb. It must keep white text readable "
+                    "(contrast at least 4.5:1, WCAG AA)."),
+    )
+    sign_in_text = models.TextField(
+        _("sign-in page text"), blank=True, max_length=500,
+        help_text=_("Shown under the sign-in form, e.g. who to ask for an account."),
+    )
+
+    objects = TenantScopedManager("tenant")
+
+    class Meta:
+        verbose_name = _("branding")
+        verbose_name_plural = _("branding")
+
+    def __str__(self):
+        return str(_("Branding of %(tenant)s") % {"tenant": self.tenant})
+
+    def clean(self):
+        from .branding import accent_colour_error
+
+        error = accent_colour_error(self.accent_colour)
+        if error:
+            raise ValidationError({"accent_colour": error})
+
+    @property
+    def has_logo(self):
+        return self.logo_version > 0

@@ -4,7 +4,7 @@ canonical_host() is the one spelling of a request's host (CanonicalHostMiddlewar
 on the request for every later reader). The tenant is looked up once per host and kept
 in-process for a short while: every request needs it, and it changes rarely. Saving a tenant,
 host or policy clears this process's copy at once (signals); other web nodes see the change
-within HOST_CACHE_SECONDS.
+within app_settings.HOST_CACHE_SECONDS.
 """
 
 import time
@@ -14,9 +14,9 @@ from django.http.request import split_domain_port
 
 from core.sites import DEFAULT_PORTS, public_port, public_url
 
+from . import app_settings
 from .models import TenantHost
 
-HOST_CACHE_SECONDS = 30
 PLATFORM = object()  # the host is the platform's own (no tenant)
 _cache: dict[str, tuple[float, object]] = {}
 
@@ -51,12 +51,13 @@ def resolve_host(host: str):
         result = PLATFORM
     else:
         entry = (
-            TenantHost.objects.select_related("tenant", "tenant__policy")
+            TenantHost.objects.select_related("tenant", "tenant__policy", "tenant__branding")
+            .defer("tenant__branding__logo_png")  # served by its own view, not kept per request
             .filter(host=host)
             .first()
         )
         result = entry.tenant if entry else None
-    _cache[host] = (now + HOST_CACHE_SECONDS, result)
+    _cache[host] = (now + app_settings.HOST_CACHE_SECONDS, result)
     return result
 
 

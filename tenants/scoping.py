@@ -37,7 +37,7 @@ from django.db import models
 
 __all__ = [
     "TenantScopeError", "TenantScopedManager", "TenantScopedQuerySet",
-    "all_tenants", "platform_scope", "tenant_scope",
+    "all_tenants", "platform_scope", "scope_of_user", "tenant_scope",
 ]
 
 
@@ -88,6 +88,16 @@ def platform_scope():
         yield
     finally:
         _scope.reset(token)
+
+
+def scope_of_user(user):
+    """The scope a user's own rows are in: their tenant's, or the platform's for an operator.
+
+    For work about one user in hand that may be called from anywhere (a signal receiver: a
+    request on any host, a platform superuser's admin, a task, a script)."""
+    if getattr(user, "tenant_id", None) is None:
+        return platform_scope()
+    return tenant_scope(user.tenant)
 
 
 def all_tenants_for_this_script():

@@ -3,16 +3,38 @@ import os
 import pytest
 from django.conf import settings
 from django.core.cache import cache
-from django.test import Client
 
 from accounts.services import provision_user
+from outbox import mail
+from portal.celery import app as celery_app
+from recovery.models import SecurityQuestion
 from tenants.resolution import clear_cache as clear_host_cache
 from tenants.scoping import all_tenants
 from tenants.services import create_tenant
 
-from .faults import PortalNode, database_url_for
+from .support import redis_guard
+from .support.admin import make_rows, verified_client
+from .support.clients import PASSWORD, client_for, sign_in  # noqa: F401 - also imported from here
+from .support.faults import PortalNode, database_url_for
 
-PASSWORD = "Correct-horse-42"
+_redis_marker = redis_guard.Marker("")
+
+
+def pytest_sessionstart(session):
+    """The Redis database the suite empties must be its own (tests/support/redis_guard.py)."""
+    global _redis_marker
+    url = settings.REDIS_URL
+    if not url:
+        return
+    try:
+        redis_guard.claim(url)
+    except redis_guard.ForeignRedisDatabase as refusal:
+        pytest.exit(str(refusal), returncode=pytest.ExitCode.USAGE_ERROR)
+    _redis_marker = redis_guard.Marker(url)
+
+
+def pytest_sessionfinish(session):
+    _redis_marker.mark()  # a test's own cache.clear() may have been the last word
 
 
 @pytest.fixture(autouse=True)
@@ -23,6 +45,7 @@ def _fresh_caches():
         cache.clear()
     except Exception:  # noqa: BLE001 - fault tests may run with the cache down
         pass
+    _redis_marker.mark()
     yield
     clear_host_cache()
 
@@ -86,21 +109,9 @@ def user(make_user, tenant):
     return make_user(tenant, "hanako@demo.example", name="山田 花子")
 
 
-def client_for(tenant_or_host, **defaults):
-    """A test client whose requests go to a tenant's host (or any host name)."""
-    host = tenant_or_host if isinstance(tenant_or_host, str) else f"{tenant_or_host.slug}.localhost"
-    return Client(HTTP_HOST=host, **defaults)
-
-
 @pytest.fixture
 def tenant_client(tenant):
     return client_for(tenant)
-
-
-def sign_in(client, email, password=PASSWORD, next_url=None):
-    data = {"login": email, "password": password}
-    url = "/accounts/login/" + (f"?next={next_url}" if next_url else "")
-    return client.post(url, data)
 
 
 def _deployed_shape() -> bool:
@@ -108,8 +119,9 @@ def _deployed_shape() -> bool:
 
 
 @pytest.fixture
-def two_nodes(db):
-    """Two real web nodes (gunicorn) on the test database and the test Redis."""
+def two_nodes(db, request):
+    """Two real web nodes (gunicorn) on the test database and the test Redis; a test's
+    `node_env` marker adds environment (settings) for them."""
     if not _deployed_shape():
         pytest.fail("two_nodes needs DATABASE_URL (PostgreSQL) and REDIS_URL: mark the test "
                     "with NEEDS_TWO_NODES so the SQLite smoke run deselects it")
@@ -117,6 +129,8 @@ def two_nodes(db):
         "DATABASE_URL": database_url_for(settings.DATABASES["default"]["NAME"]),
         "REDIS_URL": os.environ["REDIS_URL"],
     }
+    for marker in request.node.iter_markers("node_env"):
+        env.update(marker.kwargs)
     started = []
     try:
         for _ in range(2):
@@ -125,3 +139,54 @@ def two_nodes(db):
     finally:
         for node in started:
             node.stop()
+
+
+# --- Shared by the packages: activate per module with usefixtures, or autouse in a conftest -------
+
+@pytest.fixture
+def fast_hashing(settings):
+    """Cheap hashes for the accounts and answers a test makes (the suite has a time budget).
+
+    Argon2 stays in the list, so the reset decoys' dummy hash and stored hashes still verify;
+    tests/recovery/test_registration.py checks the real slow hasher, bench/reset_timing.py its cost.
+    """
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
+
+
+@pytest.fixture
+def eager_tasks():
+    """Celery tasks run in the caller (no broker): for tests that look at the e-mails, not the
+    queue (tests/outbox/test_outbox_worker.py runs a real worker)."""
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = eager
+    mail.close_connection()
+
+
+@pytest.fixture
+def bank(db):
+    """A question bank of eight made here (a flushed database, as on two nodes, has no built-in one)."""
+    return [
+        SecurityQuestion.objects.create(text_ja=f"質問{i}は?", text_en=f"Question {i}?", position=i)
+        for i in range(8)
+    ]
+
+
+@pytest.fixture
+def org_admin(make_user, tenant):
+    return make_user(tenant, "boss@demo.example", is_staff=True, name="Demo Boss", language="en")
+
+
+@pytest.fixture
+def admin_client(org_admin, tenant):
+    """The tenant's organisation admin in the admin site, with an authenticator code entered."""
+    return verified_client(org_admin, tenant)
+
+
+@pytest.fixture
+def two_tenants(tenant, other_tenant, make_user, org_admin):
+    """One object of every model the admin shows, in each of two tenants (texts say demo / acme)."""
+    make_user(tenant, "demo-owner@demo.example", name="demo person")
+    make_user(other_tenant, "acme-owner@acme.example", name="acme person")
+    return make_rows(tenant, "demo"), make_rows(other_tenant, "acme")

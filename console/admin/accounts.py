@@ -3,7 +3,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
@@ -13,9 +13,10 @@ from import_export.admin import ExportMixin, ImportExportMixin
 from import_export.forms import ImportForm
 
 import audit
-from accounts.models import User
+from accounts.models import TenantGroup, User
 from accounts.notifications import invite_user
 from accounts.services import provision_user, sync_email_address
+from accounts.usersessions import end_access
 from audit.models import AuditEvent
 from audit.resources import AuditEventResource
 from outbox.mail import retry_failed
@@ -121,6 +122,12 @@ class AuthenticatorFilter(MethodFilter):
     annotation = "has_authenticator"
 
 
+class RecoveryCodesFilter(MethodFilter):
+    title = _("recovery codes registered")
+    parameter_name = "recovery_codes"
+    annotation = "has_recovery_codes"
+
+
 @admin.register(User)
 class UserAdmin(CSVAdminMixin, ImportExportMixin, TenantScopedAdmin):
     form = UserForm
@@ -133,10 +140,11 @@ class UserAdmin(CSVAdminMixin, ImportExportMixin, TenantScopedAdmin):
     autocomplete_fields = ("tenant",)
     list_display = (
         "email", "name", "is_active", "is_staff", "registration", "questions_registered",
-        "authenticator_registered", "skips", "last_login", "last_reset",
+        "authenticator_registered", "recovery_codes_registered", "skips", "last_login", "last_reset",
     )
     list_filter = (
-        RegistrationStateFilter, QuestionsFilter, AuthenticatorFilter, "is_active", "is_staff",
+        RegistrationStateFilter, QuestionsFilter, AuthenticatorFilter, RecoveryCodesFilter,
+        "is_active", "is_staff",
     )
     search_fields = ("email", "name")
     ordering = ("email",)
@@ -165,6 +173,10 @@ class UserAdmin(CSVAdminMixin, ImportExportMixin, TenantScopedAdmin):
     @admin.display(boolean=True, description=_("App ✓"), ordering="has_authenticator")
     def authenticator_registered(self, user):
         return user.has_authenticator
+
+    @admin.display(boolean=True, description=_("Codes ✓"), ordering="has_recovery_codes")
+    def recovery_codes_registered(self, user):
+        return user.has_recovery_codes
 
     @admin.display(description=_("Skipped"), ordering="skip_count")
     def skips(self, user):
@@ -247,6 +259,7 @@ class UserAdmin(CSVAdminMixin, ImportExportMixin, TenantScopedAdmin):
         with transaction.atomic():
             User.objects.filter(pk__in=[u.pk for u in users]).update(is_active=False)
             for user in users:
+                end_access(user, reason="deactivated")
                 audit.record("user.deactivated", request=request, user=user, actor=request.user.email)
         self.message_user(request, ngettext(
             "%(count)d user was deactivated.", "%(count)d users were deactivated.", len(users),
@@ -293,6 +306,45 @@ class UserAdmin(CSVAdminMixin, ImportExportMixin, TenantScopedAdmin):
             "Nothing was imported: the file changed or has errors. Check it and try again."
         ))
         return HttpResponseRedirect(reverse("admin:accounts_user_import"))
+
+
+# --- Groups ----------------------------------------------------------------------------------
+
+class TenantGroupForm(forms.ModelForm):
+    class Meta:
+        model = TenantGroup
+        # "members" comes from the admin's fields: its choices are built per request, in the
+        # request's tenant scope (tenants.scoping), never once at import with no scope.
+        fields = ("tenant", "name", "description")
+
+    def clean(self):
+        cleaned = super().clean()
+        # The member choices are the admin's tenant's users (TenantScopedAdmin); a platform
+        # operator picks the tenant, and the members must be of that one too.
+        tenant = cleaned.get("tenant") or getattr(self.instance, "tenant", None)
+        members = cleaned.get("members")
+        if tenant is not None and members is not None and members.exclude(tenant=tenant).exists():
+            self.add_error("members", _("Members must be users of the group's organisation."))
+        return cleaned
+
+
+@admin.register(TenantGroup)
+class TenantGroupAdmin(TenantScopedAdmin):
+    """A tenant's groups: named in the "groups" claim, mapped to app roles, assigned to apps."""
+
+    form = TenantGroupForm
+    fields = ("tenant", "name", "description", "members")
+    filter_horizontal = ("members",)
+    list_display = ("name", "description", "member_count")
+    search_fields = ("name",)
+    ordering = ("name",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(member_total=Count("members"))
+
+    @admin.display(description=_("members"), ordering="member_total")
+    def member_count(self, group):
+        return group.member_total
 
 
 # --- Audit log -------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Checked against django-allauth 65.21.1 (CHECKED_AGAINST). Each entry names the upstream issue it
 works around (or what allauth would need), the figures that keep it where it is a speed shortcut
-(bench/README.md), and the test in tests/test_compat.py that drives it through allauth's public
+(bench/README.md), and the test in tests/core/test_compat.py that drives it through allauth's public
 entry points (a sign-in, the OIDC endpoints), so that a changed name or signature fails there.
 
 Import after the app registry is ready (allauth's OIDC internals import its models); every
@@ -20,7 +20,6 @@ from allauth.core.exceptions import RateLimited
 from allauth.core.internal import ratelimit as allauth_ratelimit
 from allauth.core.internal.httpkit import extract_basic_auth
 from allauth.core.internal.jwkkit import load_jwk_from_pem
-from allauth.idp.oidc.internal.clientkit import is_redirect_uri_allowed
 from allauth.idp.oidc.internal.oauthlib.request_validator import OAuthLibRequestValidator
 from allauth.idp.oidc.internal.oauthlib.utils import extract_params
 from django.core.cache import caches
@@ -137,9 +136,9 @@ def install_redis_rate_limits():
     Kept for: bench/README.md, third pass, fix 1: Redis round trips per sign-in POST 21 → 4,
     whole-machine CPU per sign-in (MD5 run) 14.35 → 12.95 ms (−9.8 %), web workers
     10.85 → 9.8 ms (−9.7 %).
-    Tests: tests/test_compat.py::test_a_sign_in_is_counted_in_the_redis_sliding_windows,
+    Tests: tests/core/test_compat.py::test_a_sign_in_is_counted_in_the_redis_sliding_windows,
     ::test_the_sixth_wrong_password_is_refused_by_the_redis_windows,
-    tests/test_foundation.py::test_parallel_guesses_get_no_more_tries_than_guesses_one_after_another.
+    tests/tenants/test_foundation.py::test_parallel_guesses_get_no_more_tries_than_guesses_one_after_another.
     """
     allauth_ratelimit.consume = consume
     allauth_ratelimit.clear = clear
@@ -156,7 +155,7 @@ class LoginAttemptsKeyMixin:
     i.e. the request's host, so each host name of a tenant had its own count. Overriding the
     private method is what allauth's author advises (pennersr/django-allauth#3584: "override the
     adapter method _get_login_attempts_cache_key() ... that is a private method").
-    Test: tests/test_compat.py::test_failed_sign_ins_count_per_tenant_whatever_the_host_name.
+    Test: tests/core/test_compat.py::test_failed_sign_ins_count_per_tenant_whatever_the_host_name.
     """
 
     def login_attempts_key(self, request, login):
@@ -172,8 +171,8 @@ def clear_failed_sign_ins(request, *, email):
     as allauth's own password reset does: through the adapter's private
     `_delete_login_attempts_cached_email`, so the key is the one pre_authenticate counted under.
     No public API; would need allauth to expose it (no upstream issue found).
-    Test: tests/test_compat.py::test_failed_sign_ins_count_per_tenant_whatever_the_host_name
-    (and tests/test_reset.py::test_a_reset_lifts_the_lock_out_that_wrong_passwords_caused).
+    Test: tests/core/test_compat.py::test_failed_sign_ins_count_per_tenant_whatever_the_host_name
+    (and tests/recovery/test_reset.py::test_a_reset_lifts_the_lock_out_that_wrong_passwords_caused).
     """
     get_adapter(request)._delete_login_attempts_cached_email(request, email=email)
 
@@ -191,7 +190,7 @@ def replace_usersessions_sign_in_receiver(receiver):
     allauth would need a setting or adapter hook for how a sign-in is recorded.
     Kept for: bench/README.md, second pass, fix 5: statements of a completed sign-in POST
     13 → 7.
-    Test: tests/test_compat.py::test_a_sign_in_is_recorded_with_one_insert.
+    Test: tests/core/test_compat.py::test_a_sign_in_is_recorded_with_one_insert.
     """
     from allauth.usersessions import signals as usersessions_signals
 
@@ -210,7 +209,7 @@ def save_stage_state(stage):
     it back (the private `allauth.account.internal.stagekit.stash_login`) only when a stage
     answers from handle(), not when the stage's own page changes it. No upstream issue found:
     allauth would need a public way for a stage's view to save its state.
-    Test: tests/test_compat.py::test_a_stage_keeps_what_its_page_remembered.
+    Test: tests/core/test_compat.py::test_a_stage_keeps_what_its_page_remembered.
     """
     stash_login(stage.request, stage.login)
 
@@ -226,7 +225,7 @@ def consent_client_id(signed):
 
     allauth's AuthorizationView signs (scopes, request_info) with Django's Signer and posts it
     back to the authorization URL without a query string; the client is only in there.
-    Test: tests/test_compat.py::test_the_consent_form_names_its_client.
+    Test: tests/core/test_compat.py::test_the_consent_form_names_its_client.
     """
     try:
         _scopes, info = Signer().unsign_object(signed)
@@ -238,24 +237,16 @@ def consent_client_id(signed):
 def basic_auth_client_id(request):
     """The client_id of an HTTP Basic Authorization header, read as allauth's token endpoint and
     validator read it (allauth.core.internal.httpkit.extract_basic_auth), or None.
-    Test: tests/test_compat.py::test_a_token_request_of_another_tenants_client_is_refused.
+    Test: tests/core/test_compat.py::test_a_token_request_of_another_tenants_client_is_refused.
     """
     client_id, _secret = extract_basic_auth({"Authorization": request.META.get("HTTP_AUTHORIZATION", "")})
     return client_id
 
 
-def redirect_uri_allowed(client, uri):
-    """Whether `uri` is one of the client's redirect URIs, by allauth's own rule (its validator's
-    `is_redirect_uri_allowed`, allauth.idp.oidc.internal.clientkit).
-    Test: tests/test_compat.py::test_an_authorization_request_without_state_goes_back_to_the_client.
-    """
-    return is_redirect_uri_allowed(uri, client.get_redirect_uris(), client.allow_uri_wildcards)
-
-
 def oauthlib_request(request):
     """(uri, method, body, headers) of a Django request, as allauth hands requests to oauthlib
     (allauth.idp.oidc.internal.oauthlib.utils.extract_params).
-    Test: tests/test_compat.py::test_a_client_revokes_its_own_token_and_no_other.
+    Test: tests/core/test_compat.py::test_a_client_revokes_its_own_token_and_no_other.
     """
     return extract_params(request)
 
@@ -264,13 +255,13 @@ class RequestValidator(OAuthLibRequestValidator):
     """allauth's oauthlib request validator (allauth.idp.oidc.internal.oauthlib), for the
     endpoints allauth does not serve the portal's way (sso.oidc.RevocationValidator: RFC 7009's
     "only the client a token was issued to revokes it").
-    Test: tests/test_compat.py::test_a_client_revokes_its_own_token_and_no_other.
+    Test: tests/core/test_compat.py::test_a_client_revokes_its_own_token_and_no_other.
     """
 
 
 def jwk_kid(pem):
     """The key id allauth gives a private key in its JWKS and token headers (the RFC 7638
     thumbprint, allauth.core.internal.jwkkit.load_jwk_from_pem).
-    Test: tests/test_compat.py::test_a_tenants_new_key_is_published_under_its_kid.
+    Test: tests/core/test_compat.py::test_a_tenants_new_key_is_published_under_its_kid.
     """
     return load_jwk_from_pem(pem)[0]["kid"]

@@ -2,7 +2,7 @@
 
 Checked against Django 5.2.19 (CHECKED_AGAINST; redis-py 8.1.0 for the cache). Each entry below
 names the upstream issue it works around, the figures that keep it (bench/README.md), and the
-test in tests/test_compat.py that drives it through Django's public entry point.
+test in tests/core/test_compat.py that drives it through Django's public entry point.
 
 Settings point here: CACHES["default"]["BACKEND"] = "core.compat.django.RedisCache" (production)
 and SESSION_ENGINE = "core.compat.django" (its SessionStore).
@@ -40,7 +40,7 @@ class ReusedClientRedisCacheClient(RedisCacheClient):
     `_client` (Django 5.2.19).
     Kept for: bench/README.md, second pass, fix 1: in-process CPU per sign-in 18.2 → 15.3 ms
     (−16 %).
-    Test: tests/test_compat.py::test_the_redis_cache_builds_one_client_for_all_its_calls.
+    Test: tests/core/test_compat.py::test_the_redis_cache_builds_one_client_for_all_its_calls.
     """
 
     def __init__(self, *args, **kwargs):
@@ -68,7 +68,7 @@ def redis_client(cache):
     cache API has no word for (sorted sets, scripts); None for any other cache backend.
 
     Django has no public accessor: `cache._cache` is its RedisCacheClient (Django 5.2.19).
-    Test: tests/test_compat.py::test_a_sign_in_is_counted_in_the_redis_sliding_windows.
+    Test: tests/core/test_compat.py::test_a_sign_in_is_counted_in_the_redis_sliding_windows.
     """
     if not isinstance(cache, DjangoRedisCache):
         return None
@@ -123,14 +123,14 @@ class SessionStore(CachedDBStore):
       only; load()'s write-back after a database read, exists() and delete() still raise, which
       signs everybody out while Redis is down. No upstream ticket found: Django would need
       cached_db to treat every cache failure as a miss.
-      Test: tests/test_compat.py::test_a_session_is_read_from_the_database_while_the_cache_is_down
-      (and tests/test_faults_redis.py with a real Redis stopped).
+      Test: tests/core/test_compat.py::test_a_session_is_read_from_the_database_while_the_cache_is_down
+      (and tests/portal/test_faults_redis.py with a real Redis stopped).
     - A sign-in writes its session once: no look-up of a new key, no BEGIN/COMMIT around a lone
       statement, a cycled key inserted by the response's save instead of at once and again.
       No upstream ticket found: Django would need SessionBase to skip exists() for a freshly
       drawn key and cycle_key() to leave the write to the next save.
       Kept for: bench/README.md, second pass, fix 4: session round trips at sign-in 6 → 1.
-      Test: tests/test_compat.py::test_a_sign_in_writes_its_session_once.
+      Test: tests/core/test_compat.py::test_a_sign_in_writes_its_session_once.
     """
 
     # Set by cycle_key: the new key has no row yet, so the next save inserts it.
@@ -208,7 +208,7 @@ def replace_system_check(registered, replacement):
     5.2.19). Upstream: Django ticket #26472 / django/django#15314 ("silence_checks()", closed
     unmerged) was the way to silence findings without an id. Returns False (and changes
     nothing) when `registered` is not registered.
-    Test: tests/test_compat.py::test_the_check_command_runs_allauths_check_less_one_finding.
+    Test: tests/core/test_compat.py::test_the_check_command_runs_allauths_check_less_one_finding.
     """
     if registered not in registry.registered_checks:
         return False

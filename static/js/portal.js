@@ -9,3 +9,6 @@ document.addEventListener("click", function (event) {
     if (done) button.textContent = done;
   });
 });
+document.addEventListener("click", function (event) {
+  if (event.target.closest("[data-print]")) window.print();
+});

@@ -7,7 +7,7 @@ smoke run, never on the full run (the test command always sets DATABASE_URL and 
 
 import pytest
 
-from ..faults import Browser
+from tests.support.faults import Browser
 
 NEEDS_TWO_NODES = [
     pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.postgres,

@@ -16,8 +16,8 @@ from allauth.core.internal.ratelimit import parse_rates
 from django.test import Client
 
 from tenants.models import TenantHost
-from tests.conftest import PASSWORD, client_for, sign_in
-from tests.oidc_support import REDIRECT_URI, authorize_url, make_client, query_of, sign_in_through
+from tests.support.clients import PASSWORD, client_for, sign_in
+from tests.support.oidc import REDIRECT_URI, authorize_url, make_client, query_of, sign_in_through
 
 from .conftest import NEEDS_TWO_NODES
 
@@ -34,7 +34,7 @@ REFUSED = [
     "demo.localhost:1", "demo.localhost:443", "demo.localhost:65535", "demo.localhost:8000",
     "demo.localhost:080", "DEMO.localhost.:1", f"{SECOND_HOST}:443", "demo.localhost:",
 ]
-RATE_LIMITED = "Too many failed login attempts"
+RATE_LIMITED = "Too many failed sign-ins"
 WRONG = "wrong-password"
 DISCOVERY = "/.well-known/openid-configuration"
 TOKEN = "/identity/o/api/token"

@@ -22,9 +22,8 @@ from outbox import kinds, mail
 from outbox.models import OutboxEmail
 from portal.celery import app as celery_app
 from tenants.models import TenantHost
+from tests.support.clients import PASSWORD, client_for, sign_in
 
-from ..conftest import PASSWORD, client_for, sign_in
-from ..test_admin import admin_client, org_admin, verified_client  # noqa: F401 - fixtures
 from .conftest import NEEDS_TWO_NODES
 
 CHANGE = "/accounts/password/change/"

@@ -3,18 +3,16 @@ often public) tries to make the answers count as the second factor, on two real 
 
 Security questions are not a django-otp device (recovery.models.SecurityQuestionsDevice), so no
 code path can turn them into a verified session: not the sign-in code step, not the step-up page,
-not the reset. Unit tests: tests/test_questions_device.py.
+not the reset. Unit tests: tests/recovery/test_questions_device.py.
 """
 
 from recovery import services
+from tests.support.clients import PASSWORD
+from tests.support.reset import METHOD, NEW, NEW_PASSWORD, RESET, VERIFY, Page
 
-from .. import test_reset as flows
-from ..conftest import PASSWORD
-from ..test_reset import METHOD, NEW, NEW_PASSWORD, RESET, VERIFY, Page
 from .conftest import NEEDS_TWO_NODES
 
 pytestmark = NEEDS_TWO_NODES
-bank = flows.bank  # the reset tests' question fixture: a flushed database has no built-in bank
 
 ANSWERS = ["Tokyo", "Mochi Cat", "Blue Whale"]
 CODE_STEP = "/accounts/login/code/"

@@ -20,9 +20,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
 from audit.models import AuditEvent
-from tests.conftest import PASSWORD, client_for, sign_in
-from tests.oidc_support import REDIRECT_URI, authorize_url, make_client
-from tests.test_nudge import register_questions
+from tests.support.clients import PASSWORD, client_for, sign_in
+from tests.support.nudge import register_questions
+from tests.support.oidc import REDIRECT_URI, authorize_url, make_client
 
 from .conftest import NEEDS_TWO_NODES
 

@@ -13,8 +13,7 @@ from django.conf import settings
 
 from accounts.services import provision_user
 from tenants.services import create_tenant
-
-from ..faults import ROOT, database_url_for, portal_env
+from tests.support.faults import ROOT, database_url_for, portal_env
 
 PRODUCTION = {"DJANGO_ENV": "production", "SECRET_KEY": "k" * 40 + "-a-production-secret-for-tests"}
 PASSWORD = "Harbour-lights-2026"

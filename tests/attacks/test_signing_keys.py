@@ -20,11 +20,11 @@ from accounts.models import User
 from sso.models import TenantSigningKey
 from sso.signing_keys import new_private_key_pem, rotate_signing_key
 from tenants.models import Tenant
-from tests.conftest import PASSWORD, client_for
-from tests.oidc_support import make_client, tokens_for
+from tests.support.clients import PASSWORD, client_for
+from tests.support.oidc import make_client, tokens_for
 
 with warnings.catch_warnings():
-    # authlib.jose is deprecated in favour of joserfc (which tests/test_oidc.py uses); it is
+    # authlib.jose is deprecated in favour of joserfc (which tests/sso/test_oidc.py uses); it is
     # still a second, independent implementation of JWS, which is what this file wants.
     warnings.simplefilter("ignore", AuthlibDeprecationWarning)
     from authlib.jose import JsonWebKey, JsonWebToken

@@ -13,9 +13,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import client_for
-from tests.faults import Browser
-from tests.oidc_support import LOGOUT_URI, TOKEN_PATH, make_client, tokens_for
+from tests.support.clients import client_for
+from tests.support.faults import Browser
+from tests.support.oidc import LOGOUT_URI, TOKEN_PATH, make_client, tokens_for
 
 from .conftest import NEEDS_TWO_NODES
 

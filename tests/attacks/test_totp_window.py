@@ -16,9 +16,9 @@ import pytest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from recovery import services
+from tests.support.clients import PASSWORD, client_for, sign_in
+from tests.support.faults import Browser
 
-from ..conftest import PASSWORD, client_for, sign_in
-from ..faults import Browser
 from .conftest import NEEDS_TWO_NODES
 
 CODE_PAGE = "/accounts/login/code/"

@@ -4,7 +4,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.conftest import PASSWORD
+from tests.support.clients import PASSWORD
 
 from .conftest import assert_accessible_basics
 

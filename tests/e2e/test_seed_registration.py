@@ -13,12 +13,11 @@ from accounts.otp import authenticator_device
 from audit.models import AuditEvent
 from recovery import services
 from recovery.models import SecurityAnswer
-from tests.test_nudge import fast_hashing  # noqa: F401 - autouse fixture
 
 from .conftest import DESKTOP, PHONE
 from .steps import NARROW, NUDGE, click, path_of, sign_in, sign_out
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("question_bank")]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("question_bank", "fast_hashing")]
 
 DEEP = "/accounts/password/change/"
 ANSWERS = ["Tokyo", "Mochi", "Blue whale"]
@@ -60,7 +59,7 @@ def test_2_security_questions_then_no_more_nudge(open_page, shots, tenant, user)
         page.get_by_label(f"回答 {number}", exact=True).fill(ANSWERS[number - 1])
     page.get_by_label("回答 2", exact=True).fill("ab")  # too short: refused, said next to it
     click(page, "完了")
-    expect(page.locator("#id_answer_2_errors")).to_contain_text("3 文字以上")
+    expect(page.locator("#id_answer_2_error")).to_contain_text("3 文字以上")
     shots(page, "answer-too-short")
     assert not SecurityAnswer.objects.filter(device__user=user).exists()
 
@@ -112,12 +111,12 @@ def test_3_pc_shows_a_qr_code_the_phone_scans(open_page, shots, tenant, user):
     assert shot.exists()
 
     click(page, "次へ")
-    page.get_by_label("6桁のコード").fill(str((int(totp.now()) + 1) % 1000000).zfill(6))
+    page.get_by_label("6 桁のコード").fill(str((int(totp.now()) + 1) % 1000000).zfill(6))
     click(page, "次へ")  # a wrong code: said so, and the employee may try again
-    expect(page.locator("#id_code_errors")).to_be_visible()
+    expect(page.locator("#id_code_error")).to_be_visible()
     shots(page, "wrong-code")
     page.wait_for_timeout(1100)  # django-otp throttles 1 s after a failure; a person is slower
-    page.get_by_label("6桁のコード").fill(totp.now())
+    page.get_by_label("6 桁のコード").fill(totp.now())
     click(page, "次へ")
     expect(page.get_by_role("status")).to_have_text("認証アプリが正常に登録されました")
     shots(page, "registered")
@@ -130,7 +129,7 @@ def test_3_pc_shows_a_qr_code_the_phone_scans(open_page, shots, tenant, user):
 
 PHONE_TEXT = {
     "ja": {"manual": "またはコードを手動で入力", "account": "アカウント名", "secret": "秘密鍵",
-           "next": "次へ", "code": "6桁のコード", "done": "認証アプリが正常に登録されました"},
+           "next": "次へ", "code": "6 桁のコード", "done": "認証アプリが正常に登録されました"},
     "en": {"manual": "Or enter the code manually", "account": "Account name", "secret": "Secret key",
            "next": "Next", "code": "6-digit code", "done": "Authenticator app was registered successfully"},
 }
@@ -185,7 +184,7 @@ def test_every_registration_page_in_english_on_a_small_phone(open_page, shots, t
     click(page, "Next", tap=True)
     page.get_by_label("6-digit code").fill("12a")
     click(page, "Next", tap=True)
-    expect(page.locator("#id_code_errors")).to_be_visible()
+    expect(page.locator("#id_code_error")).to_be_visible()
     shots(page, "code-error")
     page.get_by_label("6-digit code").fill(pyotp.TOTP(secret).now())
     click(page, "Next", tap=True)

@@ -1,8 +1,9 @@
 """A real browser signs in on a tenant's host, in Japanese and in English, desktop and phone."""
 
 import pytest
+from playwright.sync_api import expect
 
-from tests.conftest import PASSWORD
+from tests.support.clients import PASSWORD
 
 from .conftest import DESKTOP, PHONE, assert_accessible_basics
 
@@ -26,6 +27,15 @@ def test_employee_signs_in_and_out(open_page, shots, no_nudge, tenant, user, dev
     page.wait_for_load_state()
     assert user.email in page.locator("header").inner_text()
     shots(page, "signed-in")
+    # Signed in, the portal speaks the user's own language (Japanese for this user).
+    with page.expect_navigation():
+        page.locator("header").get_by_role("button", name="サインアウト", exact=True).click()
+    expect(page.locator("#id_login")).to_be_visible()  # the sign-in page again
+    assert user.email not in page.locator("header").inner_text()
+    page.goto(base + "/")  # and the session is over: the portal asks to sign in again
+    expect(page.locator("#id_login")).to_be_visible()
+    assert "/accounts/login/" in page.url and user.email not in page.locator("header").inner_text()
+    shots(page, "signed-out")
 
 
 def test_wrong_password_is_shown_next_to_the_form(open_page, tenant, user):

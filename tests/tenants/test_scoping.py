@@ -17,9 +17,12 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 import audit
+from accounts.models import TenantGroup
 from outbox.models import OutboxEmail
 from recovery import services as recovery_services
 from recovery.models import SecurityQuestion
+from sso.access import save_assignment
+from sso.models import BackchannelLogout
 from sso.oidc import register_client
 from tenants.models import Tenant
 from tenants.scoping import (
@@ -29,8 +32,7 @@ from tenants.scoping import (
     platform_scope,
     tenant_scope,
 )
-
-from ..conftest import client_for
+from tests.support.clients import client_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.tenant_scoping]
 
@@ -187,17 +189,29 @@ def test_a_scope_needs_a_saved_tenant():
 # --- (b) tenant A's scope: none of B's rows ----------------------------------------------------
 
 def _rows_of(tenant, prefix, make_user):
-    """Rows of every scoped model for `tenant` (policy and signing key come with the tenant)."""
+    """Rows of every scoped model for `tenant` (policy, branding and signing key come with the
+    tenant)."""
     user = make_user(tenant, f"{prefix}@{prefix}.example", name=f"{prefix} person")
     with tenant_scope(tenant):
         question = SecurityQuestion.objects.create(
             tenant=tenant, text_ja=f"{prefix} 質問", text_en=f"{prefix} question?"
         )
         recovery_services.register_security_questions(user, {question: f"{prefix} answer"})
+        recovery_services.generate_recovery_codes(user)
         recovery_services.profile_for(user)
         audit.record("signin.succeeded", user=user)
         OutboxEmail.objects.create(tenant=tenant, user=user, to_email=user.email, kind="invitation")
-        register_client(tenant=tenant, name=f"{prefix} app", redirect_uris=["http://127.0.0.1/cb"])
+        client, _secret = register_client(
+            tenant=tenant, name=f"{prefix} app", redirect_uris=["http://127.0.0.1/cb"]
+        )
+        group = TenantGroup.objects.create(tenant=tenant, name=f"{prefix} group")
+        group.members.add(user)
+        save_assignment(client, required=True, groups=[group], users=[user],
+                        roles=[(group, f"{prefix}-role")])
+        BackchannelLogout.objects.create(
+            tenant=tenant, client=client, sub=user.subject_identifier, jti=f"{prefix}-jti",
+            reason="signed_out",
+        )
     return user
 
 
@@ -298,4 +312,5 @@ def test_a_query_kept_across_requests_is_not_bound_to_the_first_requests_tenant(
         with all_tenants():
             user = get_user_model().objects.get(email=f"{tenant.slug}@{tenant.slug}.example")
         with tenant_scope(tenant):
-            assert registration_status(user).methods == {recovery_services.QUESTIONS}
+            assert registration_status(user).methods == {
+                recovery_services.QUESTIONS, recovery_services.RECOVERY_CODES}
