@@ -56,7 +56,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_otp",
     "django_otp.plugins.otp_totp",
-    "django_otp.plugins.otp_static",
+    # Not django_otp.plugins.otp_static: its tokens are stored in clear; recovery codes are
+    # recovery.RecoveryCodeDevice (keyed digests) on the same Device API.
     "allauth",
     "allauth.account",
     "allauth.usersessions",

@@ -15,7 +15,7 @@ from tests.support.faults import ROOT, PrivateRedis, free_port, portal_env
 from tests.support.redis_guard import MARKER_KEY
 
 # A test that needs neither the database nor the network: the inner runs below run it.
-INNER_TEST = "tests/test_translations.py::test_placeholders_survive_translation"
+INNER_TEST = "tests/portal/test_translations.py::test_placeholders_survive_translation"
 
 
 @pytest.fixture

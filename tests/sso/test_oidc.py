@@ -124,7 +124,7 @@ def test_wrong_redirect_uri_shows_an_error_page_and_never_redirects(user, confid
     browser = client_for(user.tenant)
     sign_in(browser, user.email)
     response = browser.get(authorize_url(client.id, redirect_uri="https://evil.example/cb"))
-    assert response.status_code == 200 and "Location" not in response
+    assert response.status_code == 400 and "Location" not in response  # the portal's error page
     assert "Mismatching redirect URI" in response.content.decode()
 
 
@@ -144,7 +144,7 @@ def test_missing_state_is_an_oauth_error_at_the_registered_uri_only(user, confid
     params = query_of(response["Location"])
     assert params["error"] == "invalid_request" and "code" not in params
     response = browser.get(authorize_url(client.id, state="", redirect_uri="https://evil.example/"))
-    assert response.status_code == 200 and "Location" not in response
+    assert response.status_code == 400 and "Location" not in response  # the portal's error page
 
 
 def test_public_client_needs_pkce_s256(user, tenant):
@@ -176,7 +176,7 @@ def test_client_of_another_tenant_is_unknown_here(user, other_tenant):
     browser = client_for(user.tenant)
     sign_in(browser, user.email)
     response = browser.get(authorize_url(foreign.id))
-    assert response.status_code == 200 and "Location" not in response
+    assert response.status_code == 400 and "Location" not in response  # the portal's error page
     # Its credentials do not work at this tenant's token endpoint either.
     response = exchange(browser, foreign, foreign_secret, "whatever")
     assert response.status_code == 401 and response.json()["error"] == "invalid_client"
@@ -317,7 +317,7 @@ def test_authorize_and_token_on_the_platform_host_are_refused(confidential, user
     client, secret = confidential
     platform = client_for("localhost")
     response = platform.get(authorize_url(client.id))
-    assert response.status_code == 200 and "Location" not in response
+    assert response.status_code == 400 and "Location" not in response  # the portal's error page
     code = get_code(client_for(user.tenant), client, user)["code"]
     for data in ({"client_id": client.id, "client_secret": secret}, {}):
         response = platform.post(TOKEN, {"grant_type": "authorization_code", "code": code,

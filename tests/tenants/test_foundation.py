@@ -211,6 +211,22 @@ def test_seed_demo_creates_two_tenants_once(capsys):
     assert sign_in(client_for("demo.localhost"), "hanako@demo.example", "Demo-pass-2026").status_code == 302
 
 
+@pytest.mark.django_db
+def test_the_demo_operator_enters_the_admin_with_the_printed_authenticator_key(capsys):
+    import pyotp
+    from django.core.management import call_command
+
+    call_command("seed_demo")
+    key = capsys.readouterr().out.split("authenticator key (enter it in an authenticator app): ")[1]
+    key = key.splitlines()[0].replace(" ", "")
+    operator = client_for("localhost", HTTP_ACCEPT_LANGUAGE="en")
+    signed_in = sign_in(operator, "operator@platform.example", "Demo-pass-2026", next_url="/admin/")
+    assert signed_in.status_code == 302 and signed_in["Location"] == "/accounts/login/code/"
+    entered = operator.post("/accounts/login/code/", {"code": pyotp.TOTP(key).now()}, follow=True)
+    assert entered.redirect_chain[-1][0] == "/admin/"
+    assert "ID ポータル管理" in entered.text  # the operator's saved language, Japanese
+
+
 def _manage(*args, **env):
     # A clean deploy environment: nothing the test runner itself set (e.g. the browser tests).
     drop = {"DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"}

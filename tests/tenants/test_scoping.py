@@ -45,8 +45,6 @@ UNSCOPED = {
     "in its scope (history page) and the signed-in admin's own recent actions",
     "otp_totp.TOTPDevice": "django-otp's: always reached from a user in hand (devices_for_user, "
     "the session's own device); no admin page lists it (console.apps.UNSCOPED_LIBRARY_ADMINS)",
-    "otp_static.StaticDevice": "django-otp's, as TOTPDevice; the portal creates none",
-    "otp_static.StaticToken": "django-otp's, under StaticDevice; the portal creates none",
     "account.EmailAddress": "allauth's: read for a user in hand (claims, re-authentication); "
     "sign-in by address is TenantAuthenticationBackend's scoped look-up, reset is recovery's",
     "account.EmailConfirmation": "allauth's, under EmailAddress; the portal sends none",

@@ -1,6 +1,9 @@
+import base64
+
 from allauth.idp.oidc.models import Client
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.backends import platform_users
 from accounts.models import User
@@ -36,6 +39,10 @@ DEMO_TENANTS = [
     },
 ]
 PLATFORM_ADMIN = "operator@platform.example"
+# The admin asks everyone for an authenticator code, and an operator has no tenant whose security
+# info page could register one: the demo operator gets a known key, like the demo password.
+# (A real operator registers one as docs/operator-guide.md says.)
+PLATFORM_ADMIN_TOTP_KEY = b"demo-operator-2026!!"  # 20 bytes: django-otp's default key length
 # The demo SSO application of tenant "demo" (README "Try SSO"). A known secret on purpose, like
 # the demo password; real clients get a random one from the admin, shown once.
 DEMO_CLIENT_ID = "demo-teams"
@@ -62,8 +69,12 @@ class Command(BaseCommand):
                             tenant=tenant, email=email, name=name, password=DEMO_PASSWORD,
                             is_staff=is_staff, language=language,
                         )
-        if not platform_users().filter(email=PLATFORM_ADMIN).exists():
-            User.objects.create_superuser(PLATFORM_ADMIN, DEMO_PASSWORD)
+        operator = platform_users().filter(email=PLATFORM_ADMIN).first()
+        if operator is None:
+            operator = User.objects.create_superuser(PLATFORM_ADMIN, DEMO_PASSWORD)
+        if not TOTPDevice.objects.filter(user=operator, confirmed=True).exists():
+            TOTPDevice.objects.create(user=operator, name="Authenticator app", confirmed=True,
+                                      key=PLATFORM_ADMIN_TOTP_KEY.hex())
         if not Client.objects.filter(id=DEMO_CLIENT_ID).exists():
             client, _secret = register_client(
                 tenant=Tenant.objects.get(slug="demo"), name="Demo Teams", client_id=DEMO_CLIENT_ID,
@@ -83,9 +94,16 @@ class Command(BaseCommand):
                 out.write(f"    {email:<24} {DEMO_PASSWORD}   ({role})")
         out.write(f"  Platform operators: http://localhost:{port}/admin/")
         out.write(f"    {PLATFORM_ADMIN:<24} {DEMO_PASSWORD}   (superuser)")
+        out.write(f"    authenticator key (enter it in an authenticator app): {operator_key()}")
         out.write("  SSO demo application \"Demo Teams\" (OpenID Connect, tenant demo):")
         out.write(f"    issuer        http://demo.localhost:{port}")
         out.write(f"    client id     {DEMO_CLIENT_ID}")
         out.write(f"    client secret {DEMO_CLIENT_SECRET}")
         out.write(f"    redirect URI  {DEMO_CLIENT_REDIRECT_URI}")
         out.write("")
+
+
+def operator_key() -> str:
+    """The demo operator's authenticator key as apps take it (base32, in groups of four)."""
+    key = base64.b32encode(PLATFORM_ADMIN_TOTP_KEY).decode().rstrip("=")
+    return " ".join(key[i:i + 4] for i in range(0, len(key), 4))
