@@ -312,3 +312,46 @@ def test_a_query_kept_across_requests_is_not_bound_to_the_first_requests_tenant(
         with tenant_scope(tenant):
             assert registration_status(user).methods == {
                 recovery_services.QUESTIONS, recovery_services.RECOVERY_CODES}
+
+
+# --- work outside a request: tasks and signal receivers ----------------------------------------
+
+def test_a_deactivation_outside_any_scope_ends_the_tokens_and_owes_the_app_a_logout(two_tenants):
+    """accounts.signals' deactivation receiver and sso.revocation's access_ended receiver run in
+    whatever scope the save is made (here none, as in a script): they enter the user's own."""
+    from allauth.idp.oidc.models import Token
+
+    from sso import backchannel
+
+    a, _b = two_tenants
+    with all_tenants():
+        user = get_user_model().objects.get(email="demo@demo.example")
+        link = a.oidc_clients.get()
+        backchannel.set_logout_uri(link.client, "https://app.demo.example/logout")
+        Token.objects.create(type=Token.Type.REFRESH_TOKEN, hash="x" * 64, client=link.client, user=user)
+        logouts_before = BackchannelLogout.objects.filter(tenant=a).count()
+    user.is_active = False
+    user.save()  # no scope here: the receivers must not raise TenantScopeError
+    assert not Token.objects.filter(user=user).exists()
+    with tenant_scope(a):
+        assert BackchannelLogout.objects.filter(reason="deactivated").count() == 1
+        assert BackchannelLogout.objects.count() == logouts_before + 1
+
+
+def test_the_sso_tasks_work_across_tenants_with_no_scope_of_their_own(two_tenants, eager_tasks):
+    """Celery runs a task with no scope: delivery, its sweeper and the purge enter theirs."""
+    from sso.tasks import (
+        deliver_backchannel_logout,
+        purge_redeemed_grants,
+        sweep_backchannel_logouts,
+    )
+
+    with all_tenants():
+        rows = list(BackchannelLogout.objects.values_list("pk", flat=True))
+    assert len(rows) == 2  # one of each tenant
+    for pk in rows:  # no logout URI registered: each row fails for good, never a scope error
+        assert deliver_backchannel_logout(pk) == "failed"
+    assert sweep_backchannel_logouts(0) == 0  # nothing pending is left, in either tenant
+    assert purge_redeemed_grants() == 0
+    with all_tenants():
+        assert set(BackchannelLogout.objects.values_list("state", flat=True)) == {"failed"}
