@@ -1,6 +1,8 @@
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 
+from tenants.scoping import platform_scope, tenant_scope
+
 
 def user_belongs_to_request(user, request) -> bool:
     """A tenant's user signs in on that tenant's host only; superusers on the platform host only."""
@@ -10,13 +12,19 @@ def user_belongs_to_request(user, request) -> bool:
     return user.tenant_id == tenant.id
 
 
+def platform_users():
+    """The platform's operators: superusers outside every tenant (the platform host's users)."""
+    with platform_scope():
+        return get_user_model()._default_manager.filter(is_superuser=True)
+
+
 def users_of_request(request):
     """The users who may sign in on the request's host (see user_belongs_to_request)."""
-    users = get_user_model()._default_manager
     tenant = getattr(request, "tenant", None) if request is not None else None
     if tenant is None:
-        return users.filter(tenant__isnull=True, is_superuser=True)
-    return users.filter(tenant=tenant)
+        return platform_users()
+    with tenant_scope(tenant):
+        return get_user_model()._default_manager.all()
 
 
 class TenantAuthenticationBackend(ModelBackend):
@@ -28,6 +36,9 @@ class TenantAuthenticationBackend(ModelBackend):
     looked up and only their password is checked, never another tenant's. An address with no
     user here costs one hash like a wrong password (as Django's ModelBackend and allauth do) and
     gets the wrong-password answer, counted by allauth's failed-attempt limit like one.
+
+    A session's user (ModelBackend.get_user) is looked up in the request's scope
+    (tenants.scoping): on a tenant's host another tenant's user is nobody.
 
     A disabled user with the right password is returned, as allauth's own backend hands it over:
     allauth's pre_login then shows "account inactive" and never signs them in. A session is never

@@ -20,10 +20,12 @@ class InviteSetPasswordView(auth_views.PasswordResetConfirmView):
     title = _("Set your password")
 
     def get_user(self, uidb64):
+        # The platform host invites nobody. On a tenant's host the look-up runs in its scope
+        # (tenants.scoping): another tenant's link is simply invalid here, never "exists".
+        if getattr(self.request, "tenant", None) is None:
+            return None
         user = super().get_user(uidb64)
-        tenant = getattr(self.request, "tenant", None)
-        # Another tenant's link is simply invalid here: it does not say the account exists.
-        if user is None or tenant is None or user.tenant_id != tenant.pk or not user.is_active:
+        if user is None or not user.is_active:
             return None
         return user
 

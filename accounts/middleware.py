@@ -9,6 +9,7 @@ from django.utils.crypto import salted_hmac
 
 import audit
 from tenants.resolution import normalise_host
+from tenants.scoping import all_tenants
 
 from .backends import user_belongs_to_request
 
@@ -117,7 +118,8 @@ class SessionTenantMiddleware:
         return None if stamped == owner else stamped
 
     def _owner_of_unstamped(self, request, owner):
-        user = auth.get_user(request)
+        with all_tenants():  # whose session this is, whichever tenant: to refuse it elsewhere
+            user = auth.get_user(request)
         if not user.is_authenticated:
             return UNKNOWN_OWNER
         if user_belongs_to_request(user, request):

@@ -9,13 +9,20 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from tenants.scoping import TenantScopedManager, all_tenants, platform_scope
+
 
 def new_subject_identifier() -> str:
     return str(uuid.uuid4())
 
 
-class UserManager(BaseUserManager):
+class UserManager(TenantScopedManager, BaseUserManager):
+    """Scoped to the tenant in scope (tenants.scoping): the request's host, a task's tenant."""
+
     use_in_migrations = True
+
+    def __init__(self):
+        super().__init__("tenant")
 
     def _create_user(self, email, password, **extra):
         if not email:
@@ -36,10 +43,12 @@ class UserManager(BaseUserManager):
 
     def get_by_natural_key(self, email, tenant_slug=None):
         # An address names a user within one tenant (User.natural_key). Django's own callers
-        # (createsuperuser) give the address alone: a platform operator's.
+        # (createsuperuser, changepassword) give the address alone: a platform operator's.
         if tenant_slug is None:
-            return self.get(tenant__isnull=True, email__iexact=email)
-        return self.get(tenant__slug=tenant_slug, email__iexact=email)
+            with platform_scope():
+                return self.get(email__iexact=email)
+        with all_tenants():  # the key names its tenant itself (loaddata --natural-foreign)
+            return self.get(tenant__slug=tenant_slug, email__iexact=email)
 
 
 class User(AbstractBaseUser, PermissionsMixin):
@@ -161,6 +170,8 @@ class TenantGroup(models.Model):
     members = models.ManyToManyField(
         User, related_name="tenant_groups", blank=True, verbose_name=_("members"),
     )
+
+    objects = TenantScopedManager("tenant")
 
     class Meta:
         verbose_name = _("group")

@@ -23,6 +23,8 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from tenants.scoping import scope_of_user
+
 logger = logging.getLogger(__name__)
 
 
@@ -71,7 +73,9 @@ def end_access(user, *, reason, keep_session_key=None):
     """
     from .signals import access_ended
 
-    with transaction.atomic():
+    # The receivers run in the user's own scope (tenants.scoping), whatever the caller's: a
+    # request on the user's host, a platform superuser's admin (all tenants), a task, a script.
+    with transaction.atomic(), scope_of_user(user):
         access_ended.send(sender=type(user), user=user, reason=reason)
     end_sessions(user, keep_session_key=keep_session_key)
 

@@ -3,6 +3,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from tenants.scoping import TenantScopedManager
+
 
 class AuditEvent(models.Model):
     """Who did what, when, from where. Never holds a secret, an answer or a code."""
@@ -21,6 +23,8 @@ class AuditEvent(models.Model):
     ip_address = models.GenericIPAddressField(_("client address"), null=True, blank=True)
     user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
     data = models.JSONField(_("details"), default=dict, blank=True)
+
+    objects = TenantScopedManager("tenant")
 
     class Meta:
         # The table the accounts app created: the model moved, its rows stayed (migrations).

@@ -100,6 +100,9 @@ def setup_django(env):
     import django
 
     django.setup()
+    from tenants.scoping import all_tenants_for_this_script
+
+    all_tenants_for_this_script()  # the bench seeds and reads every tenant
 
 
 def manage(env, *args):

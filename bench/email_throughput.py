@@ -96,6 +96,9 @@ def main():
     import django
 
     django.setup()
+    from tenants.scoping import all_tenants_for_this_script
+
+    all_tenants_for_this_script()  # the bench seeds and reads every tenant
     from django.db import transaction
 
     from accounts.models import User

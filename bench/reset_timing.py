@@ -32,6 +32,10 @@ import django  # noqa: E402
 
 django.setup()
 
+from tenants.scoping import all_tenants_for_this_script  # noqa: E402
+
+all_tenants_for_this_script()  # the bench seeds and reads every tenant
+
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402

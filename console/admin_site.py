@@ -5,6 +5,7 @@ is_verified(), as django-two-factor-auth's AdminSiteOTPRequired checks it). Sign
 password change are the portal's own allauth pages; the admin's own forms are never shown.
 """
 
+from functools import wraps
 from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
@@ -14,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from two_factor.admin import AdminSiteOTPRequired
 
 from core.http import safe_next_url
+from tenants.scoping import all_tenants
 
 
 class PortalAdminSite(AdminSiteOTPRequired):
@@ -30,6 +32,25 @@ class PortalAdminSite(AdminSiteOTPRequired):
         if not (is_org_admin(request) or is_platform_admin(request)):
             return False
         return super().has_permission(request)
+
+    def admin_view(self, view, cacheable=False):
+        """Every admin page; a platform superuser's run across all tenants (tenants.scoping),
+        an org admin's stay in their host's tenant scope (the middleware's)."""
+        from .scoping import is_platform_admin
+
+        inner = super().admin_view(view, cacheable)
+
+        @wraps(inner)
+        def scoped(request, *args, **kwargs):
+            if not is_platform_admin(request):
+                return inner(request, *args, **kwargs)
+            with all_tenants():
+                response = inner(request, *args, **kwargs)
+                if callable(getattr(response, "render", None)):
+                    response.render()  # the page's template reads rows too: in the same scope
+                return response
+
+        return scoped
 
     def login(self, request, extra_context=None):
         """Where the admin sends anyone it does not let in (never a loop, never its own form)."""

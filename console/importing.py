@@ -29,6 +29,7 @@ from accounts.notifications import invite_user
 from accounts.services import provision_user
 from core.spreadsheet import SafeExportMixin
 from recovery.status import with_registration_status
+from tenants.scoping import tenant_scope
 
 IMPORT_COLUMNS = ("email", "name", "language", "active", "groups")
 GROUP_SEPARATOR = ";"
@@ -124,7 +125,8 @@ class UserResource(SafeExportMixin, resources.ModelResource):
 
     def get_queryset(self):
         # Only the tenant's own users can be updated by a row; any other e-mail is a new user.
-        return User.objects.filter(tenant=self.tenant)
+        with tenant_scope(self.tenant):
+            return User.objects.all()
 
     def get_user_visible_fields(self):
         return [field for field in super().get_user_visible_fields() if field.attribute]

@@ -12,6 +12,12 @@ an oracle (?password__startswith=argon2$… extracts a hash character by charact
 
 Org admins get their permissions here (has_*_permission), not from permission rows: they are
 the same for every organisation admin, so there is nothing to assign and nothing to migrate.
+
+Underneath, the rows come from tenants.scoping like every other query: an org admin's request
+runs in its host's tenant scope, a platform superuser's admin pages in all_tenants()
+(console.admin_site.PortalAdminSite.admin_view). The filter here repeats it for the portal's
+models and is the only one for library models without a scoped manager (allauth's OIDC clients,
+through their tenant link).
 """
 
 from django.contrib import admin

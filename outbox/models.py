@@ -3,6 +3,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from tenants.scoping import TenantScopedManager
+
 
 class OutboxEmail(models.Model):
     """An e-mail the portal owes: written with the event that causes it, delivered later."""
@@ -35,6 +37,8 @@ class OutboxEmail(models.Model):
     # Set for e-mails that must exist once per period (the weekly digest): a second run of the
     # periodic task finds the row already there.
     dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True, editable=False)
+
+    objects = TenantScopedManager("tenant")
 
     class Meta:
         # The table the accounts app created: the model moved, its rows stayed (migrations).

@@ -1,6 +1,11 @@
-"""Celery tasks of the outbox: delivery and the sweeper (outbox.mail does the work)."""
+"""Celery tasks of the outbox: delivery and the sweeper (outbox.mail does the work).
+
+Each task delivers or sweeps every tenant's e-mail (and the platform's, which has no tenant):
+deliberate cross-tenant work, so each runs in tenants.scoping.all_tenants()."""
 
 from celery import shared_task
+
+from tenants.scoping import all_tenants
 
 from . import app_settings, mail
 
@@ -8,7 +13,8 @@ from . import app_settings, mail
 @shared_task(name="outbox.tasks.deliver_email", ignore_result=True)
 def deliver_email(outbox_id):
     """Returns what happened to outbox_id ("skipped": already handled or not due)."""
-    deliveries = mail.deliver(outbox_id)
+    with all_tenants():
+        deliveries = mail.deliver(outbox_id)
     for pk, delivery in deliveries.items():
         if delivery.retry_in is not None:
             mail.enqueue(pk, countdown=delivery.retry_in)
@@ -21,7 +27,8 @@ def deliver_due():
     mail.release_kick()  # rows committed from now on queue a task of their own
     handled = 0
     while True:
-        deliveries = mail.deliver()
+        with all_tenants():
+            deliveries = mail.deliver()
         for pk, delivery in deliveries.items():
             if delivery.retry_in is not None:
                 mail.enqueue(pk, countdown=delivery.retry_in)
@@ -34,4 +41,5 @@ def deliver_due():
 
 @shared_task(name="outbox.tasks.sweep_outbox", ignore_result=True)
 def sweep_outbox(overdue_seconds=None):
-    return mail.sweep(overdue_seconds)
+    with all_tenants():
+        return mail.sweep(overdue_seconds)

@@ -4,7 +4,9 @@ from django.db import models, transaction
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
-from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+from django_otp.models import Device, DeviceManager, ThrottlingMixin, TimestampMixin
+
+from tenants.scoping import TenantScopedManager
 
 QUESTION_MIN_LENGTH = 3  # and at most 200 (the fields' max_length)
 MAX_CUSTOM_QUESTIONS = 20
@@ -22,6 +24,9 @@ class SecurityQuestion(models.Model):
     text_en = models.CharField(_("question (English)"), max_length=200)
     is_active = models.BooleanField(_("offered"), default=True)
     position = models.PositiveIntegerField(_("order"), default=0)
+
+    # A tenant's own questions and the built-in bank (no tenant), which every tenant uses.
+    objects = TenantScopedManager("tenant", shared=True)
 
     class Meta:
         verbose_name = _("security question")
@@ -74,6 +79,8 @@ class SecurityQuestionsDevice(TimestampMixin, ThrottlingMixin, _NothingElseRefus
     )
     name = models.CharField(max_length=64, help_text="The human-readable name of this device.")
     confirmed = models.BooleanField(default=True, help_text="Is this device ready for use?")
+
+    objects = TenantScopedManager("user__tenant")
 
     class Meta:
         verbose_name = _("security questions")
@@ -131,6 +138,13 @@ def recovery_code_digests(user_id, code) -> list[str]:
     return [recovery_code_digest(user_id, code, secret=key) for key in keys]
 
 
+class RecoveryCodeDeviceManager(TenantScopedManager, DeviceManager):
+    """Scoped to the user's tenant (tenants.scoping), with django-otp's devices_for_user()."""
+
+    def __init__(self):
+        super().__init__("user__tenant")
+
+
 class RecoveryCodeDevice(TimestampMixin, ThrottlingMixin, Device):
     """A user's set of single-use recovery codes (NIST SP 800-63B look-up secrets).
 
@@ -142,6 +156,8 @@ class RecoveryCodeDevice(TimestampMixin, ThrottlingMixin, Device):
 
     # accounts.otp.lookup_secret_devices(): the sign-in's "use a recovery code" finds these.
     lookup_secret = True
+
+    objects = RecoveryCodeDeviceManager()
 
     class Meta:
         verbose_name = _("recovery codes")
@@ -190,6 +206,8 @@ class RecoveryCode(models.Model):
     device = models.ForeignKey(RecoveryCodeDevice, on_delete=models.CASCADE, related_name="codes")
     digest = models.CharField(max_length=64)
 
+    objects = TenantScopedManager("device__user__tenant")
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["device", "digest"], name="one_recovery_code_per_digest"),
@@ -206,6 +224,8 @@ class SecurityAnswer(models.Model):
     question = models.ForeignKey(SecurityQuestion, on_delete=models.PROTECT, related_name="+")
     # A salted slow hash (Django's password hasher) of the normalised answer, never the answer.
     answer_hash = models.CharField(max_length=256)
+
+    objects = TenantScopedManager("device__user__tenant")
 
     class Meta:
         constraints = [
@@ -230,6 +250,8 @@ class RecoveryProfile(models.Model):
     last_reminder_at = models.DateTimeField(_("last reminder"), null=True, blank=True)
     last_reset_at = models.DateTimeField(_("last reset"), null=True, blank=True)
     last_reset_method = models.CharField(_("last reset method"), max_length=32, blank=True)
+
+    objects = TenantScopedManager("user__tenant")
 
     class Meta:
         verbose_name = _("recovery status")

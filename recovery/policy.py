@@ -21,7 +21,8 @@ def nudge_reason(user, tenant, status=None):
 
     status: the user's recovery.status.RegistrationStatus, when the caller has it already.
     """
-    if tenant is None or user is None or user.tenant_id != tenant.pk:
+    # The user was looked up in the host's tenant scope (tenants.scoping): the tenant's own.
+    if tenant is None or user is None:
         return None
     policy = tenant.policy
     status = status or registration_status(user)

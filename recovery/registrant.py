@@ -67,11 +67,8 @@ def registrant_required(view):
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         registrant = registrant_for(request)
-        if (
-            registrant is None
-            or registrant.tenant is None
-            or registrant.user.tenant_id != registrant.tenant.pk
-        ):
+        # Its user was looked up in the host's tenant scope (tenants.scoping): this tenant's.
+        if registrant is None or registrant.tenant is None:
             return redirect_to_login(request.get_full_path())
         if not registrant.in_nudge and not signed_in_recently(request):
             raise ReauthenticationRequired()

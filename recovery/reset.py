@@ -43,6 +43,7 @@ from accounts.otp import (
 from accounts.usersessions import end_access
 from core.compat.allauth import clear_failed_sign_ins
 from core.errors import UNAVAILABLE
+from tenants.scoping import tenant_scope
 
 from . import app_settings, challenge, services
 from .models import RecoveryCodeDevice, ResetThrottle, SecurityQuestion, SecurityQuestionsDevice
@@ -102,7 +103,8 @@ def normalise_name(name: str) -> str:
 
 def resettable_user(tenant, name):
     """The account a name resets on this tenant's host, or None (unknown, other tenant, disabled)."""
-    return User.objects.filter(tenant=tenant, email=name, is_active=True).first()
+    with tenant_scope(tenant):
+        return User.objects.filter(email=name, is_active=True).first()
 
 
 def is_privileged(user) -> bool:
@@ -184,7 +186,8 @@ def state_user(request, state):
 
     A decoy runs the same query (finding nothing), so it costs what a real account costs.
     """
-    return User.objects.filter(pk=state.get("user"), tenant=request.tenant, is_active=True).first()
+    with tenant_scope(request.tenant):
+        return User.objects.filter(pk=state.get("user"), is_active=True).first()
 
 
 def choose_methods(request, state, methods):
@@ -263,9 +266,8 @@ def questions_to_ask(request, state) -> list[SecurityQuestion]:
         _save(request, state)
     return list(
         _question_order(
-            SecurityQuestion.objects.filter(
-                Q(tenant__isnull=True) | Q(tenant=request.tenant), pk__in=state["questions"]
-            )
+            # The tenant's scope: its own questions and the built-in bank (tenants.scoping).
+            SecurityQuestion.objects.filter(pk__in=state["questions"])
         )
     )
 

@@ -10,13 +10,14 @@ import unicodedata
 
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 import audit
 from accounts.usersessions import end_access
+from tenants.scoping import tenant_scope
 
 from . import app_settings, notifications
 from .models import (
@@ -60,9 +61,9 @@ def normalise_answer(answer: str) -> str:
 
 def questions_offered(tenant):
     """The built-in bank plus the tenant's own active questions."""
-    return SecurityQuestion.objects.filter(
-        Q(tenant__isnull=True) | Q(tenant=tenant), is_active=True
-    ).order_by("tenant_id", "position", "id")
+    with tenant_scope(tenant):  # the tenant's own and the shared bank (tenants.scoping)
+        questions = SecurityQuestion.objects.filter(is_active=True)
+    return questions.order_by("tenant_id", "position", "id")
 
 
 @transaction.atomic

@@ -36,6 +36,8 @@ from django.db.models.functions import Coalesce, Least, Now
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from tenants.scoping import all_tenants
+
 from .models import RecoveryCodeDevice, SecurityQuestionsDevice
 from .services import AUTHENTICATOR, QUESTIONS, RECOVERY_CODES
 
@@ -195,16 +197,21 @@ def _registration_status_query():
     Building it took more CPU than PostgreSQL took to run it, and every sign-in builds it twice:
     the nudge stage and the nudge page (bench/README.md). Nothing in it depends on the time of
     the call (the re-confirm check uses the database's clock), so the template is never stale.
+
+    Built in all_tenants() (tenants.scoping), never in the scope of whichever request came
+    first, which it would keep for every later one: it is only ever filtered to one user in hand
+    (registration_status), whom the caller found in its own scope.
     """
     from accounts.models import User
 
-    return (
-        with_method_times(with_registration_status(User.objects.all()))
-        .values(
-            "registration_status", *(flag for flag, _model in METHOD_FLAGS.values()),
-            *(f"{method}_since" for method in METHOD_FLAGS), "recovery__methods_confirmed_at",
+    with all_tenants():
+        return (
+            with_method_times(with_registration_status(User.objects.all()))
+            .values(
+                "registration_status", *(flag for flag, _model in METHOD_FLAGS.values()),
+                *(f"{method}_since" for method in METHOD_FLAGS), "recovery__methods_confirmed_at",
+            )
         )
-    )
 
 
 def registration_status(user) -> RegistrationStatus:

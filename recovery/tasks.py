@@ -12,6 +12,7 @@ from accounts.notifications import invite_user
 from audit.models import AuditEvent
 from outbox import kinds, mail
 from tenants.models import Tenant
+from tenants.scoping import tenant_scope
 
 from . import app_settings, reset
 from .reports import registration_coverage
@@ -21,7 +22,9 @@ def tenant_summary(tenant, since):
     """The numbers of the weekly admin digest for one tenant: the report's coverage (the same
     function, so the e-mail and the admin's report agree) and the week's events."""
     coverage = registration_coverage(tenant)
-    events = AuditEvent.objects.filter(tenant=tenant, created_at__gte=since).aggregate(
+    with tenant_scope(tenant):
+        events = AuditEvent.objects.filter(created_at__gte=since)
+    events = events.aggregate(
         skips=Count("pk", filter=Q(kind="nudge.skipped")),
         resets=Count("pk", filter=Q(kind="reset.completed")),
         lockouts=Count("pk", filter=Q(kind="reset.locked")),
@@ -44,16 +47,17 @@ def send_admin_digests():
     year, week, _day = now.isocalendar()
     queued = 0
     for tenant in Tenant.objects.filter(is_active=True):
-        admins = User.objects.filter(tenant=tenant, is_staff=True, is_active=True)
-        if not admins.exists():
-            continue
-        summary = tenant_summary(tenant, since)
-        for admin in admins:
-            row = mail.queue(
-                kinds.ADMIN_DIGEST, user=admin, context=summary,
-                dedupe_key=f"digest:{admin.pk}:{year}-W{week:02d}",
-            )
-            queued += row is not None
+        with tenant_scope(tenant):
+            admins = User.objects.filter(is_staff=True, is_active=True)
+            if not admins.exists():
+                continue
+            summary = tenant_summary(tenant, since)
+            for admin in admins:
+                row = mail.queue(
+                    kinds.ADMIN_DIGEST, user=admin, context=summary,
+                    dedupe_key=f"digest:{admin.pk}:{year}-W{week:02d}",
+                )
+                queued += row is not None
     return queued
 
 
@@ -65,18 +69,19 @@ def nudge_never_signed_in():
         return 0
     now = timezone.now()
     period = int(now.timestamp() // (days * 86400))
-    users = User.objects.filter(
-        tenant__is_active=True, is_active=True, last_login__isnull=True,
-        date_joined__lte=now - timedelta(days=days),
-    ).select_related("tenant")
     queued = 0
-    for user in users.iterator():
-        key = f"never-signed-in:{user.pk}:{period}"
-        if user.has_usable_password():
-            row = mail.queue(kinds.NEVER_SIGNED_IN, user=user, dedupe_key=key)
-        else:  # no password yet: only a fresh invitation lets them in
-            row = invite_user(user, dedupe_key=key)
-        queued += row is not None
+    for tenant in Tenant.objects.filter(is_active=True):
+        with tenant_scope(tenant):
+            users = User.objects.filter(
+                is_active=True, last_login__isnull=True, date_joined__lte=now - timedelta(days=days),
+            ).select_related("tenant")
+            for user in users.iterator():
+                key = f"never-signed-in:{user.pk}:{period}"
+                if user.has_usable_password():
+                    row = mail.queue(kinds.NEVER_SIGNED_IN, user=user, dedupe_key=key)
+                else:  # no password yet: only a fresh invitation lets them in
+                    row = invite_user(user, dedupe_key=key)
+                queued += row is not None
     return queued
 
 

@@ -38,6 +38,7 @@ from django.utils import timezone
 from outbox import app_settings as outbox_settings
 from outbox.mail import publish, retry_delay
 from tenants.resolution import tenant_url
+from tenants.scoping import scope_of_user
 
 from . import app_settings
 from .models import BackchannelLogout, TenantOIDCClient, TenantSigningKey
@@ -73,13 +74,16 @@ def record(user, reason) -> list[BackchannelLogout]:
     if user is None or user.tenant_id is None:
         return []
     adapter = get_adapter()
-    rows = [
-        BackchannelLogout.objects.create(
-            tenant_id=user.tenant_id, client=link.client, reason=reason,
-            sub=adapter.get_user_sub(link.client, user), jti=uuid.uuid4().hex,
-        )
-        for link in clients_to_tell(user)
-    ]
+    # The user's tenant's scope (tenants.scoping), whichever the caller is in: a receiver of a
+    # sign-out or of access_ended runs in a request, a platform admin's page or a task.
+    with scope_of_user(user):
+        rows = [
+            BackchannelLogout.objects.create(
+                tenant_id=user.tenant_id, client=link.client, reason=reason,
+                sub=adapter.get_user_sub(link.client, user), jti=uuid.uuid4().hex,
+            )
+            for link in clients_to_tell(user)
+        ]
     for row in rows:
         transaction.on_commit(lambda pk=row.pk: enqueue(pk), robust=True)
     return rows

@@ -4,6 +4,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tenants.models import Tenant
+from tenants.scoping import TenantScopedManager, TenantScopedQuerySet
 
 
 class TenantOIDCClient(models.Model):
@@ -33,6 +34,8 @@ class TenantOIDCClient(models.Model):
     # user signs out or loses access (sso.backchannel). Empty: the application is not told.
     backchannel_logout_uri = models.URLField(_("back-channel logout URI"), max_length=500, blank=True)
 
+    objects = TenantScopedManager("tenant")
+
     class Meta:
         # The table it had in tenants/, where the model was first made (sso/migrations/0001).
         db_table = "tenants_tenantoidcclient"
@@ -50,6 +53,8 @@ class ClientAppRole(models.Model):
     group = models.ForeignKey("accounts.TenantGroup", on_delete=models.CASCADE, related_name="app_roles")
     role = models.CharField(_("role"), max_length=100)
 
+    objects = TenantScopedManager("client_link__tenant")
+
     class Meta:
         verbose_name = _("app role")
         verbose_name_plural = _("app roles")
@@ -61,7 +66,7 @@ class ClientAppRole(models.Model):
         return f"{self.group.name} = {self.role}"
 
 
-class TenantSigningKeyQuerySet(models.QuerySet):
+class TenantSigningKeyQuerySet(TenantScopedQuerySet):
     def published(self):
         """Keys in the tenant's JWKS: the signing one and those retiring (not yet retired)."""
         return self.filter(models.Q(retire_at__isnull=True) | models.Q(retire_at__gt=timezone.now()))
@@ -84,7 +89,7 @@ class TenantSigningKey(models.Model):
         help_text=_("Empty while the key is in use; set when a newer key replaces it."),
     )
 
-    objects = TenantSigningKeyQuerySet.as_manager()
+    objects = TenantScopedManager.from_queryset(TenantSigningKeyQuerySet)("tenant")
 
     class Meta:
         db_table = "tenants_tenantsigningkey"  # see TenantOIDCClient
@@ -143,6 +148,8 @@ class BackchannelLogout(models.Model):
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+
+    objects = TenantScopedManager("tenant")
 
     class Meta:
         verbose_name = _("back-channel logout")

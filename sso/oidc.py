@@ -43,6 +43,7 @@ from oauthlib.oauth2.rfc6749.errors import InvalidTokenError
 from accounts.backends import user_belongs_to_request
 from core.compat.allauth import RequestValidator
 from tenants.resolution import tenant_url
+from tenants.scoping import tenant_scope
 
 from . import access, app_settings
 from .models import RedeemedGrant, TenantOIDCClient
@@ -126,7 +127,9 @@ def register_client(*, tenant, name, redirect_uris, client_type=Client.Type.CONF
 
 
 def clients_of(tenant):
-    return Client.objects.filter(tenant_link__tenant=tenant)
+    with tenant_scope(tenant):
+        links = TenantOIDCClient.objects.values("client")
+    return Client.objects.filter(pk__in=links)
 
 
 def new_client_secret(client):
@@ -375,12 +378,14 @@ class OIDCAdapter(DefaultOIDCAdapter):
         return user.subject_identifier
 
     def get_user_by_sub(self, client, sub):
-        # Within the client's tenant only: a user of another tenant is nobody here.
+        # Within the client's tenant only (its scope, tenants.scoping): a user of another tenant
+        # (or a platform operator) is nobody here and never gets a token for this client.
         tenant_id = client_tenant_id(client)
         if not isinstance(sub, str) or tenant_id is None:
             return None
-        return get_user_model().objects.filter(
-            subject_identifier=sub, tenant_id=tenant_id, is_active=True).first()
+        with tenant_scope(client.tenant_link.tenant):
+            return get_user_model().objects.filter(
+                subject_identifier=sub, tenant_id=tenant_id, is_active=True).first()
 
     def get_claims(self, purpose, user, client, scopes, email=None, **kwargs):
         if purpose == "userinfo" and not token_is_usable_here(client, user, self.request):

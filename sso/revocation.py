@@ -22,6 +22,8 @@ from . import backchannel
 def end_tokens(sender, user, reason, **kwargs):
     from allauth.idp.oidc.models import Token
 
+    # backchannel.record enters the user's tenant scope itself (tenants.scoping): this works in
+    # whatever scope the sender runs.
     with transaction.atomic():
         backchannel.record(user, reason)  # first: it names the applications the tokens show
         Token.objects.filter(user=user).delete()

@@ -17,6 +17,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from core.compat.allauth import jwk_kid
 from tenants.models import Tenant
+from tenants.scoping import tenant_scope
 
 from . import app_settings
 from .models import TenantSigningKey
@@ -51,7 +52,8 @@ def rotate_signing_key(tenant) -> TenantSigningKey:
     """
     Tenant.objects.select_for_update().filter(pk=tenant.pk).first()  # one rotation at a time
     now = timezone.now()
-    keys = TenantSigningKey.objects.filter(tenant=tenant)
+    with tenant_scope(tenant):
+        keys = TenantSigningKey.objects.all()
     keys.filter(retire_at__lte=now).delete()
     keys.filter(retire_at__isnull=True).update(retire_at=now + retirement_delay())
     return create_signing_key(tenant)
@@ -60,7 +62,8 @@ def rotate_signing_key(tenant) -> TenantSigningKey:
 def private_keys_of(tenant, *, published_only=False) -> list[PrivateKey]:
     """allauth's view of a tenant's keys: issued_at picks the signing key, expires_at ends
     publication."""
-    keys = TenantSigningKey.objects.filter(tenant=tenant)
+    with tenant_scope(tenant):
+        keys = TenantSigningKey.objects.all()
     if published_only:
         keys = keys.published()
     return [

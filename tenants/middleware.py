@@ -4,6 +4,7 @@ from django.http import HttpResponseForbidden, HttpResponseNotFound
 from django.template.loader import render_to_string
 
 from .resolution import PLATFORM, canonical_host, normalise_host, resolve_host
+from .scoping import platform_scope, tenant_scope
 
 
 class CanonicalHostMiddleware:
@@ -37,6 +38,10 @@ class TenantMiddleware:
     """Put request.tenant on every request; unknown hosts get a plain 404, never a page.
 
     request.tenant is None on the platform host (where only superusers sign in).
+
+    The rest of the request runs in the tenant's scope (tenants.scoping): every query of tenant
+    data sees this tenant's rows only. On the platform host the platform's scope: the rows of no
+    tenant (its operators), unless a platform superuser's admin deliberately asks for all.
     """
 
     def __init__(self, get_response):
@@ -57,4 +62,5 @@ class TenantMiddleware:
             return HttpResponseForbidden(
                 render_to_string("tenants/disabled.html", {"tenant": request.tenant}),
             )
-        return self.get_response(request)
+        with platform_scope() if request.tenant is None else tenant_scope(request.tenant):
+            return self.get_response(request)

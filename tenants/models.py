@@ -7,6 +7,8 @@ from django.db import models
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
+from .scoping import TenantScopedManager
+
 
 class Tenant(models.Model):
     slug = models.SlugField(_("slug"), max_length=63, unique=True)
@@ -142,6 +144,8 @@ class TenantPolicy(models.Model):
         help_text=_("Times shown to employees, such as the end of a reset lock, are in this time zone (e.g. Asia/Tokyo)."),
     )
 
+    objects = TenantScopedManager("tenant")
+
     class Meta:
         verbose_name = _("recovery policy")
         verbose_name_plural = _("recovery policies")
@@ -209,6 +213,8 @@ class TenantBranding(models.Model):
         _("sign-in page text"), blank=True, max_length=500,
         help_text=_("Shown under the sign-in form, e.g. who to ask for an account."),
     )
+
+    objects = TenantScopedManager("tenant")
 
     class Meta:
         verbose_name = _("branding")

@@ -3,6 +3,7 @@ from django.dispatch import receiver
 
 from .models import Tenant, TenantBranding, TenantHost, TenantPolicy
 from .resolution import clear_cache
+from .scoping import tenant_scope
 
 
 @receiver([post_save, post_delete], sender=Tenant)
@@ -16,6 +17,7 @@ def forget_cached_hosts(**kwargs):
 @receiver(post_save, sender=Tenant)
 def give_new_tenant_a_policy(sender, instance, created, raw=False, **kwargs):
     if created and not raw:
-        TenantPolicy.objects.get_or_create(tenant=instance)
-        TenantBranding.objects.get_or_create(tenant=instance)
+        with tenant_scope(instance):
+            TenantPolicy.objects.get_or_create(tenant=instance)
+            TenantBranding.objects.get_or_create(tenant=instance)
 

@@ -9,6 +9,7 @@ from outbox import mail
 from portal.celery import app as celery_app
 from recovery.models import SecurityQuestion
 from tenants.resolution import clear_cache as clear_host_cache
+from tenants.scoping import all_tenants
 from tenants.services import create_tenant
 
 from .support import redis_guard
@@ -47,6 +48,21 @@ def _fresh_caches():
     _redis_marker.mark()
     yield
     clear_host_cache()
+
+
+@pytest.fixture(autouse=True)
+def _test_code_sees_all_tenants(request):
+    """A test's own set-up and checks read every tenant's rows (tenants.scoping.all_tenants).
+
+    What it drives runs in its own scope as in production: a request in its host's (the
+    middleware), a task or command in the tenant it enters. The scoping tests themselves
+    (marker tenant_scoping) start with no tenant in scope.
+    """
+    if request.node.get_closest_marker("tenant_scoping"):
+        yield
+        return
+    with all_tenants():
+        yield
 
 
 @pytest.fixture

@@ -313,7 +313,9 @@ class UserAdmin(CSVAdminMixin, ImportExportMixin, TenantScopedAdmin):
 class TenantGroupForm(forms.ModelForm):
     class Meta:
         model = TenantGroup
-        fields = ("tenant", "name", "description", "members")
+        # "members" comes from the admin's fields: its choices are built per request, in the
+        # request's tenant scope (tenants.scoping), never once at import with no scope.
+        fields = ("tenant", "name", "description")
 
     def clean(self):
         cleaned = super().clean()

@@ -18,6 +18,7 @@ from accounts.otp import Result, verify_totp
 from audit.models import AuditEvent
 from recovery import reset, services
 from recovery.models import SecurityQuestionsDevice
+from tenants.scoping import tenant_scope
 from tests.support.clients import PASSWORD
 from tests.support.faults import Browser, PortalNode, PrivateRedis, database_url_for
 from tests.support.reset import METHOD, RESET, VERIFY, Page, register_app, register_questions
@@ -155,9 +156,10 @@ def test_four_concurrent_wrong_guesses_on_one_device_count_four(settings, user, 
 
     def request():
         try:
-            device = device_model.objects.get(user=user)  # as a page loads it, before checking
-            barrier.wait()
-            return guess(device)
+            with tenant_scope(user.tenant):  # a thread starts with no scope; a page has its host's
+                device = device_model.objects.get(user=user)  # as a page loads it, before checking
+                barrier.wait()
+                return guess(device)
         finally:
             connections.close_all()  # this thread's own database connection
 

@@ -5,10 +5,12 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.backends import platform_users
 from accounts.models import User
 from accounts.services import provision_user
 from sso.oidc import register_client
 from tenants.models import Tenant
+from tenants.scoping import tenant_scope
 from tenants.services import create_tenant
 
 # Demo sign-ins only: printed on purpose so a new user can try the portal.
@@ -60,13 +62,14 @@ class Command(BaseCommand):
             tenant = Tenant.objects.filter(slug=spec["slug"]).first()
             if tenant is None:
                 tenant = create_tenant(slug=spec["slug"], name=spec["name"], hosts=spec["hosts"])
-            for email, name, is_staff, language in spec["users"]:
-                if not User.objects.filter(tenant=tenant, email=email).exists():
-                    provision_user(
-                        tenant=tenant, email=email, name=name, password=DEMO_PASSWORD,
-                        is_staff=is_staff, language=language,
-                    )
-        operator = User.objects.filter(tenant__isnull=True, email=PLATFORM_ADMIN).first()
+            with tenant_scope(tenant):
+                for email, name, is_staff, language in spec["users"]:
+                    if not User.objects.filter(email=email).exists():
+                        provision_user(
+                            tenant=tenant, email=email, name=name, password=DEMO_PASSWORD,
+                            is_staff=is_staff, language=language,
+                        )
+        operator = platform_users().filter(email=PLATFORM_ADMIN).first()
         if operator is None:
             operator = User.objects.create_superuser(PLATFORM_ADMIN, DEMO_PASSWORD)
         if not TOTPDevice.objects.filter(user=operator, confirmed=True).exists():
