@@ -19,7 +19,10 @@ def security_info_summary(request):
         return None  # platform operators register no recovery methods
     status = registration_status(user)
     rows = []
-    offered = set(user.tenant.policy.enabled_methods) | status.methods
+    # The request's tenant comes loaded with its policy (the host look-up): no query for it.
+    tenant = getattr(request, "tenant", None)
+    tenant = tenant if tenant is not None and tenant.pk == user.tenant_id else user.tenant
+    offered = set(tenant.policy.enabled_methods) | status.methods
     for method, label in services.METHOD_LABELS.items():
         if method not in offered:
             continue

@@ -162,3 +162,10 @@ def test_sign_out_everywhere_else_also_ends_the_applications_tokens(user, tenant
         "client_id": client.id, "client_secret": secret})
     assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
     assert is_signed_in(laptop)
+
+
+def test_the_home_page_reads_each_panel_once(user, django_assert_max_num_queries):
+    signed_in = browser(user, CHROME_WINDOWS)
+    # The session's user, the registration status, the sessions and the recent activity.
+    with django_assert_max_num_queries(4):
+        home(signed_in)
